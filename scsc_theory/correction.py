@@ -1,0 +1,154 @@
+"""Corrections applied to a generation's synthetic points (Gillman et al., Definition 4.1).
+
+The idealized correction of strength gamma >= 0 is the mixture
+
+    pi_gamma p_theta = (p_theta + gamma p_theta*) / (1 + gamma).
+
+On samples it is realised exactly by replacing each synthetic point, independently with
+probability gamma/(1+gamma), by a draw from p_theta* (``ideal``), or with lower variance by
+replacing exactly round(gamma/(1+gamma) * m) randomly chosen points (``stratified``).
+
+Two *practical* toy correctors of the original paper code are included for comparison; they
+are not pi_gamma:
+
+* ``histogram``: rejection sampling, on a box around theta*, from a 10x10 histogram of the
+  model's samples mixed with the target density, (h + gamma p*)/(1 + gamma) (2-D only).
+* ``ot``: optimal-assignment interpolation: each model point x_i moves to
+  (x_i + gamma y_sigma(i))/(1 + gamma) where sigma is the optimal (squared-Euclidean)
+  assignment to m fresh target draws y.
+
+All correctors share one signature and static shapes: ``x`` has M_max slots of which the first
+``m`` are active (``m`` may be a traced integer, so one compiled function serves a whole lambda
+grid); inactive slots are returned unchanged.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import SCSCInputError
+
+CORRECTORS = ("ideal", "stratified", "histogram", "ot")
+
+
+def target_fraction(gamma):
+    """gamma / (1 + gamma): the probability mass pi_gamma puts on p_theta*."""
+    return gamma / (1.0 + gamma)
+
+
+def correct_ideal(key, x, m, gamma, family, theta_star):
+    """Each active point is replaced by a p_theta* draw with probability gamma/(1+gamma)."""
+    kb, ks = jax.random.split(key)
+    y = family.sample(ks, theta_star, x.shape[0]).astype(x.dtype)
+    flip = jax.random.uniform(kb, (x.shape[0],)) < target_fraction(gamma)
+    active = jnp.arange(x.shape[0]) < m
+    return jnp.where((flip & active)[:, None], y, x)
+
+
+def correct_stratified(key, x, m, gamma, family, theta_star):
+    """Exactly round(gamma/(1+gamma) * m) active points, chosen uniformly, come from p_theta*."""
+    kp, ks = jax.random.split(key)
+    y = family.sample(ks, theta_star, x.shape[0]).astype(x.dtype)
+    n_slots = x.shape[0]
+    active = jnp.arange(n_slots) < m
+    k = jnp.round(target_fraction(gamma) * m).astype(jnp.int32)
+    u = jnp.where(active, jax.random.uniform(kp, (n_slots,)), jnp.inf)
+    rank = jnp.argsort(jnp.argsort(u))  # rank of each slot among a random order; inactive last
+    pick = (rank < k) & active
+    return jnp.where(pick[:, None], y, x)
+
+
+def correct_histogram(key, x, m, gamma, family, theta_star, *, bins: int = 10, half_width: float = 4.0,
+                      oversample: int = 32):
+    """The original code's practical corrector (2-D): rejection sampling from (h + gamma p*)/(1+gamma).
+
+    h is the 10x10 histogram density of the m active model points on the box
+    theta*.mean +- half_width * sqrt(diag Sigma*); proposals are uniform on the box and accepted
+    with probability q(u)/max q. The first m accepted proposals fill the active slots; if fewer
+    than m are accepted (rare with ``oversample=32``), the remaining slots keep model points.
+    Mass outside the box is lost, as in any histogram corrector.
+    """
+    if x.shape[-1] != 2:
+        raise SCSCInputError("corrector 'histogram' is defined for dim=2 only")
+    n_slots = x.shape[0]
+    active = jnp.arange(n_slots) < m
+    lo = theta_star.mean - half_width * jnp.sqrt(jnp.diag(theta_star.cov))
+    hi = theta_star.mean + half_width * jnp.sqrt(jnp.diag(theta_star.cov))
+    width = (hi - lo) / bins
+    idx = jnp.floor((x - lo) / width).astype(jnp.int32)
+    inside = jnp.all((idx >= 0) & (idx < bins), axis=-1) & active
+    flat = jnp.where(inside, idx[:, 0] * bins + idx[:, 1], bins * bins)
+    counts = jnp.zeros(bins * bins + 1).at[flat].add(1.0)[:-1]
+    dens = counts / (jnp.maximum(m, 1) * width[0] * width[1])
+    kp, ka = jax.random.split(key)
+    n_prop = oversample * n_slots
+    u = lo + (hi - lo) * jax.random.uniform(kp, (n_prop, 2), dtype=x.dtype)
+    uidx = jnp.clip(jnp.floor((u - lo) / width).astype(jnp.int32), 0, bins - 1)
+    h_u = dens[uidx[:, 0] * bins + uidx[:, 1]]
+    p_u = jnp.exp(family.log_prob(theta_star, u))
+    p_max = jnp.exp(family.log_prob(theta_star, theta_star.mean[None, :]))[0]
+    q = (h_u + gamma * p_u) / (1.0 + gamma)
+    q_max = (jnp.max(dens) + gamma * p_max) / (1.0 + gamma)
+    accept = jax.random.uniform(ka, (n_prop,)) * q_max < q
+    rank = jnp.cumsum(accept) - 1
+    dest = jnp.where(accept & (rank < m), rank, n_slots)  # n_slots = dropped
+    filled = jnp.zeros(n_slots, bool).at[dest].set(True, mode="drop")
+    out = x.at[dest].set(u.astype(x.dtype), mode="drop")
+    return jnp.where((filled & active)[:, None], out, x)
+
+
+def _assignment_host(x, y, m):
+    """Optimal assignment on the host (scipy), batched over leading axes; inactive slots fixed."""
+    from scipy.optimize import linear_sum_assignment
+
+    x, y, m = np.asarray(x), np.asarray(y), np.asarray(m)
+    lead = x.shape[:-2]
+    xf = x.reshape((-1,) + x.shape[-2:])
+    yf = y.reshape((-1,) + y.shape[-2:])
+    mf = np.broadcast_to(m, lead).reshape(-1)
+    out = np.empty_like(yf)
+    for b in range(xf.shape[0]):
+        k = int(mf[b])
+        out[b] = yf[b]
+        if k > 0:
+            cost = ((xf[b, :k, None, :] - yf[b, None, :k, :]) ** 2).sum(-1)
+            rows, cols = linear_sum_assignment(cost)
+            out[b, rows] = yf[b, cols]
+    return out.reshape(y.shape)
+
+
+def correct_ot(key, x, m, gamma, family, theta_star):
+    """Optimal-assignment interpolation towards m fresh target draws: x_i -> (x_i + gamma y_sigma(i))/(1+gamma)."""
+    y = family.sample(key, theta_star, x.shape[0]).astype(x.dtype)
+    matched = jax.pure_callback(
+        _assignment_host,
+        jax.ShapeDtypeStruct(y.shape, y.dtype),
+        x,
+        y,
+        jnp.asarray(m, jnp.int32),
+        vmap_method="broadcast_all",
+    )
+    moved = (x + gamma * matched) / (1.0 + gamma)
+    active = jnp.arange(x.shape[0]) < m
+    return jnp.where(active[:, None], moved, x)
+
+
+_TABLE = {
+    "ideal": correct_ideal,
+    "stratified": correct_stratified,
+    "histogram": correct_histogram,
+    "ot": correct_ot,
+}
+
+
+def get_corrector(name: str):
+    """Look a corrector up by name: one of ideal | stratified | histogram | ot."""
+    if name not in _TABLE:
+        raise SCSCInputError(f"corrector must be one of {', '.join(CORRECTORS)} (got {name!r})")
+    return _TABLE[name]
+
+
+def correct(name, key, x, m, gamma, family, theta_star):
+    """Apply the named corrector to the first ``m`` of the synthetic points ``x`` (shape (M_max, d))."""
+    return get_corrector(name)(key, x, m, gamma, family, theta_star)

@@ -1,0 +1,404 @@
+"""The self-consuming loop engine: ``lax.scan`` over generations, ``vmap`` over configs, one ``jit``.
+
+One *config* is a triple (lambda, gamma, seed). For each config the engine runs the SCSC loop
+of Gillman et al. (Definition 4.2),
+
+    theta_0 = argmax_theta E_{hat p_data} log p_theta,     theta_{t+1} = pi_gamma G_lambda(theta_t),
+
+for ``generations`` steps and records theta_t and the family's metrics at t = 0..T.
+
+Modes
+-----
+``sampling="finite"``: hat p_data is n real points drawn once per seed; every generation draws
+m = floor(lambda n) synthetic points from p_theta_t, corrects them (see
+:mod:`scsc_theory.correction`) and refits with the weighted local argmax.
+``sampling="population"``: the exact infinite-sample map (families with a closed form); theta_0
+is still the fit on the seed's n real points, so seeds give different starting points.
+
+``mode="fixed"`` (the theory): fresh synthetic points each generation, weights 1/n per real
+point and lambda/m per synthetic point, exactly the objective of Definition 4.2.
+``mode="accumulate"`` (the paper's original toy script): generation i fits the concatenation of
+the n real points and, for every earlier generation j <= i, the first floor((j+1) m/(i+1))
+corrected points that generation j drew (all points weight 1), so the effective lambda grows
+like lambda (i+2)/2. The population analogue uses weights lambda (j+1)/(i+1) on pi_gamma p_theta_j.
+
+Static shapes: a grid with several lambdas allocates M_max = max_config floor(lambda n) synthetic
+slots and masks the unused ones, so one compiled function serves the whole grid.
+
+Randomness: config key = PRNGKey(seed); real data from fold_in(key, 0); generation t uses
+fold_in(fold_in(key, 1), t). The same seed therefore gives the same real data for every
+(lambda, gamma) (common random numbers) and the same numbers however the run is chunked.
+
+Divergence is a result: a config whose parameters become non-finite is flagged in
+``LoopResult.finite`` / ``LoopResult.diverged``; nothing raises.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import correction as _corr
+from ._validate import (
+    SCSCInputError,
+    check_choice,
+    check_int,
+    check_nonneg,
+)
+
+MODES = ("fixed", "accumulate")
+SAMPLINGS = ("finite", "population")
+#: Refuse grids whose per-generation buffers would exceed this many bytes (before compiling).
+MAX_BUFFER_BYTES = 6 * 2**30
+
+
+def synthetic_count(lam, n: int) -> np.ndarray:
+    """m = floor(lambda * n), computed in float64 with a 1e-9 guard against round-off (0.29*100 = 29)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return np.floor(lam * n + 1e-9).astype(np.int32)
+
+
+def accumulate_counts(i, m, generations: int):
+    """Points kept from each earlier generation j at generation i: floor((j+1) m / (i+1)) for j <= i, else 0.
+
+    Integer arithmetic, so exact; shape (generations,).
+    """
+    j = jnp.arange(generations)
+    return jnp.where(j <= i, ((j + 1) * m) // (i + 1), 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSpec:
+    """Static settings of a loop run (hashable: part of the compilation key)."""
+
+    n: int
+    generations: int
+    m_max: int
+    mode: str = "fixed"
+    sampling: str = "finite"
+    corrector: str = "ideal"
+    fully_synthetic: bool = False
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """Arrays over configs C and generations t = 0..T (host NumPy arrays).
+
+    ``metrics[name]`` has shape (C, T+1); ``thetas`` is the family's parameter pytree with
+    leading axes (C, T+1); ``finite[c, t]`` is False once config c has non-finite parameters.
+    """
+
+    lam: np.ndarray
+    gamma: np.ndarray
+    seed: np.ndarray
+    m: np.ndarray
+    metrics: Dict[str, np.ndarray]
+    finite: np.ndarray
+    thetas: Any
+    spec: LoopSpec
+    family: str
+    data: str
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(C,) True where the config produced non-finite parameters at some generation."""
+        return ~self.finite.all(axis=1)
+
+    def final(self, metric: str = "dist") -> np.ndarray:
+        """The metric at the last generation, (C,)."""
+        return self.metrics[metric][:, -1]
+
+
+def _has_stats(family) -> bool:
+    """Families with additive sufficient statistics get an O(T) accumulate mode (same result)."""
+    return hasattr(family, "suff_stats") and hasattr(family, "fit_from_stats")
+
+
+def _tree_finite(tree):
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _step_keys(key_gen, t):
+    k = jax.random.fold_in(key_gen, t)
+    return jax.random.split(k, 4)
+
+
+def _make_fns(family, data_law, spec: LoopSpec):
+    """Build (init, chunk) pure functions for ONE config; the caller vmaps and jits them."""
+    n, T, M = spec.n, spec.generations, spec.m_max
+    theta_star = family.theta_star(data_law)
+
+    def init(lam, gamma, seed, theta0, use_theta0):
+        key = jax.random.PRNGKey(seed)
+        x_real = data_law.sample(jax.random.fold_in(key, 0), n)
+        w_real = jnp.full((n,), 1.0 / n, x_real.dtype)
+        fitted = family.params(family.fit(family.init_state(theta_star), x_real, w_real, jax.random.fold_in(key, 2)))
+        params0 = jax.tree_util.tree_map(lambda a, b: jnp.where(use_theta0, a, b), theta0, fitted)
+        state = {"fit": family.init_state(params0), "x_real": x_real}
+        if spec.mode == "accumulate":
+            if spec.sampling == "finite" and _has_stats(family):
+                # prefix sums of sufficient statistics per generation: O(T) work per refit
+                stats = family.suff_stats(x_real[:1])
+                state["cumbuf"] = jax.tree_util.tree_map(
+                    lambda a: jnp.zeros((T, M + 1) + a.shape[1:], a.dtype), stats
+                )
+            elif spec.sampling == "finite":
+                state["buffer"] = jnp.zeros((T, M, data_law.dim), x_real.dtype)
+            else:
+                state["history"] = jax.tree_util.tree_map(
+                    lambda a: jnp.zeros((T,) + a.shape, a.dtype), params0
+                )
+        return state
+
+    def record(state, key):
+        p = family.params(state["fit"])
+        mets = family.metrics(p, theta_star, key)
+        return {"metrics": mets, "theta": p, "finite": _tree_finite(p)}
+
+    def step(state, t, lam, gamma, seed, m):
+        """One generation t -> t+1 for one config. ``t`` is shared by all configs (unbatched)."""
+        key_gen = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+        k_sample, k_corr, k_fit, k_met = _step_keys(key_gen, t)
+        params = family.params(state["fit"])
+        new = dict(state)
+        if spec.sampling == "population":
+            if spec.mode == "fixed":
+                thetas = jax.tree_util.tree_map(lambda a: a[None], params)
+                weights = jnp.asarray([lam])
+            else:
+                hist = jax.tree_util.tree_map(lambda h, a: h.at[t].set(a), state["history"], params)
+                new["history"] = hist
+                j = jnp.arange(T)
+                weights = jnp.where(j <= t, lam * (j + 1) / (t + 1), 0.0)
+                thetas = hist
+            new_params = family.population_update(data_law, theta_star, thetas, weights, gamma)
+            new["fit"] = family.init_state(new_params)
+            return new, k_met
+        x_syn = family.sample(k_sample, params, M)
+        x_syn = _corr.correct(spec.corrector, k_corr, x_syn, m, gamma, family, theta_star)
+        x_real = state["x_real"]
+        dt = x_real.dtype
+        real_w = 0.0 if spec.fully_synthetic else 1.0
+        if spec.mode == "fixed":
+            active = jnp.arange(M) < m
+            w_syn = jnp.where(active, jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0), 0.0)
+            w = jnp.concatenate([jnp.full((n,), real_w / n), w_syn]).astype(dt)
+            new["fit"] = family.fit(state["fit"], jnp.concatenate([x_real, x_syn]), w, k_fit)
+        elif _has_stats(family):
+            cum = jax.tree_util.tree_map(
+                lambda a: jnp.concatenate([jnp.zeros((1,) + a.shape[1:], a.dtype), jnp.cumsum(a, 0)]),
+                family.suff_stats(x_syn),
+            )
+            cumbuf = jax.tree_util.tree_map(lambda b, c: b.at[t].set(c), state["cumbuf"], cum)
+            new["cumbuf"] = cumbuf
+            counts = accumulate_counts(t, m, T)
+            rows = jnp.arange(T)
+            syn = jax.tree_util.tree_map(lambda b: jnp.sum(b[rows, counts], axis=0), cumbuf)
+            real = jax.tree_util.tree_map(lambda a: real_w * jnp.sum(a, 0), family.suff_stats(x_real))
+            tot = jax.tree_util.tree_map(jnp.add, syn, real)
+            wsum = (real_w * n + jnp.sum(counts)).astype(dt)
+            new["fit"] = family.fit_from_stats(state["fit"], tot, wsum)
+        else:
+            buf = state["buffer"].at[t].set(x_syn)
+            new["buffer"] = buf
+            counts = accumulate_counts(t, m, T)
+            keep = (jnp.arange(M)[None, :] < counts[:, None]).reshape(-1).astype(dt)
+            w = jnp.concatenate([jnp.full((n,), real_w, dt), keep])
+            x = jnp.concatenate([x_real, buf.reshape(-1, buf.shape[-1])])
+            new["fit"] = family.fit(state["fit"], x, w, k_fit)
+        return new, k_met
+
+    def record0(state, seed):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+        return record(state, key)
+
+    return init, step, record, record0
+
+
+def _broadcast_configs(lam, gamma, seed):
+    lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
+    gamma = np.atleast_1d(np.asarray(gamma, dtype=np.float64))
+    seed = np.atleast_1d(np.asarray(seed))
+    try:
+        lam, gamma, seed = np.broadcast_arrays(lam, gamma, seed)
+    except ValueError:
+        raise SCSCInputError(
+            f"lam, gamma and seed must broadcast to one config axis (got lengths {lam.size}, {gamma.size}, {seed.size})"
+        ) from None
+    if lam.ndim != 1:
+        raise SCSCInputError("lam, gamma and seed must be scalars or 1-D arrays")
+    return lam.copy(), gamma.copy(), seed.astype(np.int64).copy()
+
+
+def grid(lams, gammas, seeds):
+    """Cartesian product as flat config arrays (lam, gamma, seed) in C order (lam, gamma, seed)."""
+    L, G, S = np.meshgrid(np.asarray(lams, float), np.asarray(gammas, float), np.asarray(seeds), indexing="ij")
+    return L.reshape(-1), G.reshape(-1), S.reshape(-1).astype(np.int64)
+
+
+def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mode, sampling, corrector):
+    """All checks of :func:`run_loop`, done on the host before anything is traced."""
+    n = check_int("n", n, 2)
+    generations = check_int("generations", generations, 1)
+    check_choice("mode", mode, MODES)
+    check_choice("sampling", sampling, SAMPLINGS)
+    _corr.get_corrector(corrector)
+    lam, gamma, seed = _broadcast_configs(lam, gamma, seed)
+    for i, v in enumerate(lam):
+        check_nonneg(f"lam[{i}]" if lam.size > 1 else "lam", v)
+    for i, v in enumerate(gamma):
+        check_nonneg(f"gamma[{i}]" if gamma.size > 1 else "gamma", v)
+    family.validate(data_law)
+    if sampling == "population":
+        if not family.has_population_map:
+            raise SCSCInputError(f"sampling='population' needs an exact population map; family {family.name!r} has none")
+        if corrector not in ("ideal", "stratified"):
+            raise SCSCInputError("sampling='population' is the exact pi_gamma map: corrector must be 'ideal'")
+    if corrector == "histogram" and data_law.dim != 2:
+        raise SCSCInputError(f"corrector 'histogram' needs dim=2 (got dim={data_law.dim})")
+    return lam, gamma, seed, n, generations
+
+
+def run_loop(
+    family,
+    data_law,
+    *,
+    lam,
+    gamma,
+    seed=0,
+    n: int = 50,
+    generations: int = 500,
+    mode: str = "fixed",
+    sampling: str = "finite",
+    corrector: str = "ideal",
+    theta0=None,
+    fully_synthetic: bool = False,
+    chunk: Optional[int] = None,
+    progress: bool = False,
+    record_thetas: bool = True,
+) -> LoopResult:
+    """Run the SCSC loop for every config (lam[c], gamma[c], seed[c]) at once.
+
+    ``lam``, ``gamma`` and ``seed`` are scalars or 1-D arrays broadcast to one config axis
+    (use :func:`grid` for a Cartesian product). ``theta0`` (optional) replaces the real-data fit
+    as the starting point: a parameter pytree, unbatched or with a leading config axis.
+    ``fully_synthetic=True`` drops the real data from the refit (weight 0), the collapse setting.
+    ``chunk`` splits the generations into equal jitted pieces (for a progress bar); results do
+    not depend on it. Returns a :class:`LoopResult`.
+    """
+    lam, gamma, seed, n, generations = validate_loop_args(
+        family, data_law, lam=lam, gamma=gamma, seed=seed, n=n, generations=generations,
+        mode=mode, sampling=sampling, corrector=corrector,
+    )
+    m = synthetic_count(lam, n)
+    if fully_synthetic and sampling == "population":
+        raise SCSCInputError("fully_synthetic=True is defined for sampling='finite' only")
+    if fully_synthetic and np.any(m < 2):
+        raise SCSCInputError(f"fully_synthetic needs floor(lam*n) >= 2 synthetic points (got lam={lam.min()}, n={n})")
+    m_max = int(m.max()) if sampling == "finite" else 0
+    C = lam.size
+    theta_star = family.theta_star(data_law)
+    dtype_bytes = jnp.zeros(()).dtype.itemsize
+    if mode == "accumulate" and sampling == "finite":
+        need = C * generations * max(m_max, 1) * data_law.dim * dtype_bytes
+        if need > MAX_BUFFER_BYTES:
+            raise SCSCInputError(
+                f"grid too large: accumulate buffers need {need / 2**30:.1f} GiB > {MAX_BUFFER_BYTES / 2**30:.0f} GiB; "
+                "use fewer configs, generations or a smaller lam*n"
+            )
+    spec = LoopSpec(n=n, generations=generations, m_max=m_max, mode=mode, sampling=sampling,
+                    corrector=corrector, fully_synthetic=bool(fully_synthetic))
+
+    if theta0 is None:
+        use_theta0 = np.zeros(C, bool)
+        theta0_b = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (C,) + a.shape), theta_star)
+    else:
+        use_theta0 = np.ones(C, bool)
+
+        def _b(a, ref):
+            a = jnp.asarray(a, dtype=ref.dtype)
+            if a.shape == ref.shape:
+                return jnp.broadcast_to(a, (C,) + a.shape)
+            if a.shape == (C,) + ref.shape:
+                return a
+            raise SCSCInputError(f"theta0 leaf has shape {a.shape}; expected {ref.shape} or {(C,) + ref.shape}")
+
+        theta0_b = jax.tree_util.tree_map(_b, theta0, theta_star)
+
+    length = generations if chunk is None else check_int("chunk", chunk, 1)
+    n_chunks = math.ceil(generations / length)
+    runner = _compiled_runner(family, data_law, spec, length)
+
+    dt = jnp.zeros(()).dtype
+    lam_j, gamma_j = jnp.asarray(lam, dt), jnp.asarray(gamma, dt)
+    seed_j, m_j = jnp.asarray(seed, jnp.uint32), jnp.asarray(m, jnp.int32)
+    state, rec0 = runner["init"](lam_j, gamma_j, seed_j, theta0_b, jnp.asarray(use_theta0))
+    records = [jax.tree_util.tree_map(lambda a: a[:, None], rec0)]
+    it = range(n_chunks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=f"{mode}/{sampling} x{C} configs", unit="chunk", leave=False)
+    t = jnp.zeros((), jnp.int32)
+    for _ in it:
+        t, state, rec = runner["chunk"](t, state, lam_j, gamma_j, seed_j, m_j)
+        records.append(rec)
+    rec = jax.tree_util.tree_map(lambda *xs: np.concatenate([np.asarray(x) for x in xs], axis=1)[:, : generations + 1], *records)
+    finite = np.logical_and.accumulate(rec["finite"], axis=1)
+    return LoopResult(
+        lam=lam, gamma=gamma, seed=seed, m=m,
+        metrics={k: np.asarray(v) for k, v in rec["metrics"].items()},
+        finite=finite,
+        thetas=rec["theta"] if record_thetas else None,
+        spec=spec, family=family.name, data=getattr(data_law, "name", type(data_law).__name__),
+    )
+
+
+_CACHE: Dict[Any, Any] = {}
+
+
+def _compiled_runner(family, data_law, spec, length):
+    """jit of init and of a ``length``-generation chunk: scan over generations outside, vmap over configs inside.
+
+    The generation index is shared by all configs, so buffer updates are in-place slices and
+    padding steps past ``spec.generations`` are skipped with ``lax.cond``.
+    """
+    key = (family, data_law, spec, length)
+    if key in _CACHE:
+        return _CACHE[key]
+    init, step, record, record0 = _make_fns(family, data_law, spec)
+    T = spec.generations
+
+    def init_all(lam, gamma, seed, theta0, use_theta0):
+        st = jax.vmap(init)(lam, gamma, seed, theta0, use_theta0)
+        return st, jax.vmap(record0)(st, seed)
+
+    vstep = jax.vmap(step, in_axes=(0, None, 0, 0, 0, 0))
+
+    padded = T % length != 0  # static: only then can a chunk run past the last generation
+
+    def chunk_all(t0, state, lam, gamma, seed, m):
+        def advance(st, t):
+            nxt, k_met = vstep(st, t, lam, gamma, seed, m)
+            return nxt, k_met
+
+        def body(carry, _):
+            t, st = carry
+            if padded:
+                keys = jax.vmap(lambda s: _step_keys(jax.random.fold_in(jax.random.PRNGKey(s), 1), t)[3])(seed)
+                nxt, k_met = jax.lax.cond(t < T, advance, lambda s, _t: (s, keys), st, t)
+            else:
+                nxt, k_met = advance(st, t)
+            return (t + 1, nxt), jax.vmap(record)(nxt, k_met)
+
+        (t, state), recs = jax.lax.scan(body, (t0, state), None, length=length)
+        return t, state, jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), recs)
+
+    fns = {"init": jax.jit(init_all), "chunk": jax.jit(chunk_all, donate_argnums=(1,))}
+    _CACHE[key] = fns
+    return fns

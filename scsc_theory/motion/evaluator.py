@@ -1,0 +1,169 @@
+"""Learned motion embedding for FID / Diversity / Multimodality / recognition accuracy.
+
+The paper (Gillman et al., ICML 2024, section 5) measures FID, Diversity and a matching score on
+the learned motion embedding of Guo et al. (2020). Here the embedding is the penultimate layer of
+an action classifier trained ONCE on held-out true clips (never the clips the generative models
+train on):
+
+    h  = GELU(Conv1d_k5(x))  -> GELU(Conv1d_k5, stride 2) -> GELU(Conv1d_k5, stride 2)
+    f  = tanh(Linear(mean_t h))          (the feature used for FID etc., dimension ``feat_dim``)
+    logits = Linear(f)
+
+Trained with AdamW on cross-entropy. The trained weights are cached on disk under a key that
+hashes the training clips, labels and every setting, so every run with the same world and
+settings shares one evaluator.
+
+Metrics of a batch of generated clips (per generation of the loop):
+``fid`` (against the features of a reference set of true clips), ``diversity``, ``multimodality``
+(:mod:`scsc_theory.diffusion.fid`) and ``accuracy`` (classifier agrees with the conditioning label).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..diffusion import checkpoint
+from ..diffusion.fid import diversity, fid_from_features, gaussian_stats, frechet_distance, multimodality
+
+
+class MotionEncoder(eqx.Module):
+    convs: tuple
+    feat: eqx.nn.Linear
+    head: eqx.nn.Linear
+
+    def __init__(self, n_feats: int, num_classes: int, hidden: int = 64, feat_dim: int = 32, *, key):
+        k = jax.random.split(key, 5)
+        self.convs = (
+            eqx.nn.Conv1d(n_feats, hidden, 5, padding=2, key=k[0]),
+            eqx.nn.Conv1d(hidden, hidden, 5, stride=2, padding=2, key=k[1]),
+            eqx.nn.Conv1d(hidden, hidden, 5, stride=2, padding=2, key=k[2]),
+        )
+        self.feat = eqx.nn.Linear(hidden, feat_dim, key=k[3])
+        self.head = eqx.nn.Linear(feat_dim, num_classes, key=k[4])
+
+    def features(self, x):
+        """x: (T, F) normalised clip -> (feat_dim,) embedding."""
+        h = x.T
+        for c in self.convs:
+            h = jax.nn.gelu(c(h))
+        return jnp.tanh(self.feat(jnp.mean(h, axis=1)))
+
+    def __call__(self, x):
+        return self.head(self.features(x))
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    hidden: int = 64
+    feat_dim: int = 32
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    noise_aug: float = 0.05
+    seed: int = 0
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SCSC_CACHE_DIR", Path.home() / ".cache" / "scsc_theory")) / "evaluators"
+
+
+def _digest(x, y, cfg: EvaluatorConfig, extra: str = "") -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(np.asarray(x, np.float32)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(y, np.int64)).tobytes())
+    h.update(repr(sorted(asdict(cfg).items())).encode())
+    h.update(repr(np.shape(x)).encode() + extra.encode())
+    return h.hexdigest()[:20]
+
+
+@eqx.filter_jit
+def _train(model, x, y, cfg: EvaluatorConfig):
+    opt = optax.adamw(cfg.lr, weight_decay=cfg.weight_decay)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    key = jax.random.PRNGKey(cfg.seed + 1)
+
+    def loss_fn(p, xb, yb):
+        logits = jax.vmap(eqx.combine(p, static))(xb)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
+
+    def body(carry, i):
+        p, s = carry
+        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
+        idx = jax.random.randint(k1, (cfg.batch_size,), 0, x.shape[0])
+        xb = x[idx] + cfg.noise_aug * jax.random.normal(k2, x[idx].shape)
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, y[idx])
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), loss
+
+    (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(cfg.steps))
+    return eqx.combine(params, static), losses
+
+
+@eqx.filter_jit
+def _forward(model, x):
+    f = jax.vmap(model.features)(x)
+    return f, jax.vmap(model.head)(f)
+
+
+class MotionEvaluator:
+    """A trained encoder plus the reference statistics of true clips.
+
+    ``x`` arrays are normalised clips (n, T, F) (the same normalisation the denoiser sees).
+    """
+
+    def __init__(self, encoder: MotionEncoder, ref_x, ref_y=None):
+        self.encoder = encoder
+        self.ref_features = self.features(ref_x)
+        self.ref_mu, self.ref_cov = gaussian_stats(self.ref_features)
+        self.ref_y = None if ref_y is None else np.asarray(ref_y)
+
+    @classmethod
+    def train_or_load(cls, train_x, train_y, num_classes: int, ref_x, ref_y=None, cfg: EvaluatorConfig = EvaluatorConfig(),
+                      cache_dir=None, extra_key: str = "") -> "MotionEvaluator":
+        train_x = np.asarray(train_x, np.float32)
+        _, T, F = train_x.shape
+        template = MotionEncoder(F, num_classes, cfg.hidden, cfg.feat_dim, key=jax.random.PRNGKey(cfg.seed))
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        path = cache / f"motion_encoder_{_digest(train_x, train_y, cfg, extra_key + str(num_classes))}.npz"
+        if checkpoint.exists(path):
+            enc, _ = checkpoint.load(path, template)
+        else:
+            enc, losses = _train(template, jnp.asarray(train_x), jnp.asarray(train_y, jnp.int32), cfg)
+            checkpoint.save(path, enc, {"final_loss": float(losses[-50:].mean()), "config": asdict(cfg)})
+        return cls(enc, ref_x, ref_y)
+
+    def features(self, x) -> np.ndarray:
+        f, _ = _forward(self.encoder, jnp.asarray(x, jnp.float32))
+        return np.asarray(f, np.float64)
+
+    def logits(self, x) -> np.ndarray:
+        _, lg = _forward(self.encoder, jnp.asarray(x, jnp.float32))
+        return np.asarray(lg)
+
+    def accuracy(self, x, y) -> float:
+        return float(np.mean(np.argmax(self.logits(x), axis=1) == np.asarray(y)))
+
+    def fid(self, x) -> float:
+        return frechet_distance(*gaussian_stats(self.features(x)), self.ref_mu, self.ref_cov)
+
+    def metrics(self, x, y, seed: int = 0) -> dict:
+        f, lg = _forward(self.encoder, jnp.asarray(x, jnp.float32))
+        f = np.asarray(f, np.float64)
+        return {
+            "fid": frechet_distance(*gaussian_stats(f), self.ref_mu, self.ref_cov),
+            "diversity": diversity(f, seed=seed),
+            "multimodality": multimodality(f, y, seed=seed),
+            "accuracy": float(np.mean(np.argmax(np.asarray(lg), axis=1) == np.asarray(y))),
+        }
+
+
+__all__ = ["MotionEncoder", "EvaluatorConfig", "MotionEvaluator", "fid_from_features", "default_cache_dir"]
