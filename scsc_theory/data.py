@@ -21,6 +21,32 @@ import numpy as np
 from ._validate import SCSCInputError, check_int, check_positive, check_spd, check_vector
 
 
+def _require_1d(law) -> None:
+    if law.dim != 1:
+        raise SCSCInputError(f"cdf/quantile are defined for 1-D laws only (got dim={law.dim})")
+
+
+def _mixture_quantile(cdf, u, lo, hi):
+    """Invert a continuous increasing cdf by bisection-safe root finding (host side, float64)."""
+    from scipy.optimize import brentq
+
+    u = np.asarray(u, dtype=np.float64)
+    out = np.empty_like(u)
+    for i, ui in np.ndenumerate(u):
+        if ui <= 0.0:
+            out[i] = -np.inf
+        elif ui >= 1.0:
+            out[i] = np.inf
+        else:
+            a, b = lo, hi
+            while cdf(a) > ui:
+                a = 2 * a - b
+            while cdf(b) < ui:
+                b = 2 * b - a
+            out[i] = brentq(lambda z: cdf(z) - ui, a, b, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=200)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Normal:
     """N(loc, cov). Well specified for the Gaussian family (epsilon = 0)."""
@@ -63,6 +89,21 @@ class Normal:
         logdet = 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
         return -0.5 * (jnp.sum(sol**2, axis=0) + logdet + self.dim * jnp.log(2 * jnp.pi))
 
+    # 1-D distribution functions (host side, scipy; used for the exact W1 of theory.py)
+    def cdf(self, x):
+        """F(x) for dim = 1 (NumPy float64)."""
+        from scipy.stats import norm
+
+        _require_1d(self)
+        return norm.cdf(np.asarray(x, np.float64), loc=self.loc[0], scale=math.sqrt(self.cov_[0][0]))
+
+    def quantile(self, u):
+        """F^{-1}(u) for dim = 1 (NumPy float64)."""
+        from scipy.stats import norm
+
+        _require_1d(self)
+        return norm.ppf(np.asarray(u, np.float64), loc=self.loc[0], scale=math.sqrt(self.cov_[0][0]))
+
 
 @dataclasses.dataclass(frozen=True)
 class Laplace:
@@ -83,6 +124,20 @@ class Laplace:
 
     def log_prob(self, x):
         return jnp.sum(-jnp.abs(x) / self.scale - jnp.log(2 * self.scale), axis=-1)
+
+    def cdf(self, x):
+        """F(x) for dim = 1 (NumPy float64)."""
+        from scipy.stats import laplace
+
+        _require_1d(self)
+        return laplace.cdf(np.asarray(x, np.float64), scale=self.scale)
+
+    def quantile(self, u):
+        """F^{-1}(u) for dim = 1 (NumPy float64)."""
+        from scipy.stats import laplace
+
+        _require_1d(self)
+        return laplace.ppf(np.asarray(u, np.float64), scale=self.scale)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +179,20 @@ class StudentT:
             - jnp.log(s)
         )
         return jnp.sum(c - (nu + 1) / 2 * jnp.log1p(z**2 / nu), axis=-1)
+
+    def cdf(self, x):
+        """F(x) for dim = 1 (NumPy float64)."""
+        from scipy.stats import t
+
+        _require_1d(self)
+        return t.cdf(np.asarray(x, np.float64), self.nu, scale=self.s)
+
+    def quantile(self, u):
+        """F^{-1}(u) for dim = 1 (NumPy float64)."""
+        from scipy.stats import t
+
+        _require_1d(self)
+        return t.ppf(np.asarray(u, np.float64), self.nu, scale=self.s)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +244,21 @@ class GaussianMixture:
             - 0.5 * self.dim * jnp.log(2 * jnp.pi)
         )
         return jax.scipy.special.logsumexp(lp + jnp.log(w), axis=-1)
+
+    def cdf(self, x):
+        """F(x) = sum_k w_k Phi((x - mu_k)/sigma_k) for dim = 1 (NumPy float64)."""
+        from scipy.stats import norm
+
+        _require_1d(self)
+        x = np.asarray(x, np.float64)
+        return sum(w * norm.cdf(x, loc=m[0], scale=s) for w, m, s in zip(self.weights, self.means, self.sigmas))
+
+    def quantile(self, u):
+        """F^{-1}(u) for dim = 1 by root finding on the cdf (NumPy float64)."""
+        _require_1d(self)
+        lo = min(m[0] for m in self.means) - 10 * max(self.sigmas)
+        hi = max(m[0] for m in self.means) + 10 * max(self.sigmas)
+        return _mixture_quantile(self.cdf, u, lo, hi)
 
 
 DATA_LAWS = ("normal", "laplace", "student-t", "mixture")
