@@ -115,7 +115,7 @@ class LoopResult:
 
 def _has_stats(family) -> bool:
     """Families with additive sufficient statistics get an O(T) accumulate mode (same result)."""
-    return hasattr(family, "suff_stats") and hasattr(family, "fit_from_stats")
+    return getattr(family, "suff_stats", None) is not None and getattr(family, "fit_from_stats", None) is not None
 
 
 def _tree_finite(tree):

@@ -1,0 +1,143 @@
+"""Loop engine: fully synthetic collapse rate, determinism, modes, chunking, input errors."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scsc_theory import (
+    Gaussian, GaussianParams, Normal, SCSCInputError, accumulate_counts, grid, make_data_law, run_loop,
+    synthetic_count,
+)
+from scsc_theory import loop as loop_mod
+
+FAM = Gaussian(2)
+LAW = Normal.standard(2)
+
+
+def test_fully_synthetic_variance_shrinks_by_exact_factor(x64):
+    """1-D, no real data, m synthetic points per generation, sigma_0^2 = 1.
+
+    sigma_{t+1}^2 is the biased sample variance of m draws from N(mu_t, sigma_t^2), so
+    E[sigma_{t+1}^2 | sigma_t^2] = (m-1)/m sigma_t^2 and E[sigma_t^2] = ((m-1)/m)^t exactly.
+    Var[sigma_t^2] = ((m^2-1)/m^2)^t - ((m-1)/m)^(2t) (chi-square moments) gives the tolerance.
+    """
+    m, T, S = 10, 5, 4000
+    theta0 = GaussianParams(jnp.zeros(1), jnp.eye(1))
+    res = run_loop(Gaussian(1), Normal.standard(1), lam=1.0, gamma=0.0, seed=np.arange(S), n=m,
+                   generations=T, theta0=theta0, fully_synthetic=True)
+    var = res.thetas.cov[:, :, 0, 0]  # (S, T+1)
+    t = np.arange(T + 1)
+    expect = ((m - 1) / m) ** t
+    sd = np.sqrt(((m**2 - 1) / m**2) ** t - expect**2)
+    assert np.all(np.abs(var.mean(0) - expect) <= 4.5 * sd / np.sqrt(S) + 1e-12)
+
+
+def test_same_seed_same_numbers_and_chunking_invariance():
+    kw = dict(lam=0.5, gamma=[0.0, 1.0], seed=[3, 4], n=20, generations=30)
+    a = run_loop(FAM, LAW, **kw)
+    b = run_loop(FAM, LAW, **kw)
+    c = run_loop(FAM, LAW, chunk=7, **kw)  # 30 = 4*7 + 2: padded last chunk
+    for r in (b, c):
+        np.testing.assert_array_equal(a.metrics["w2"], r.metrics["w2"])
+        np.testing.assert_array_equal(a.thetas.cov, r.thetas.cov)
+    d = run_loop(FAM, LAW, **{**kw, "seed": [5, 6]})
+    assert not np.array_equal(a.metrics["w2"], d.metrics["w2"])
+
+
+def test_common_random_numbers_across_gamma():
+    """Same seed => same real data => same theta_0 for every (lambda, gamma)."""
+    r = run_loop(FAM, LAW, lam=[0.2, 0.5, 1.0], gamma=[0.0, 1.0, 5.0], seed=7, n=30, generations=3)
+    np.testing.assert_array_equal(r.thetas.mean[0, 0], r.thetas.mean[1, 0])
+    np.testing.assert_array_equal(r.thetas.mean[0, 0], r.thetas.mean[2, 0])
+
+
+def test_synthetic_count_floor():
+    assert synthetic_count(0.29, 100) == 29  # float round-off guarded
+    assert list(synthetic_count([0.0, 0.5, 0.51, 1.0], 50)) == [0, 25, 25, 50]
+
+
+def test_accumulate_counts_match_original_script():
+    m, T = 25, 40
+    for i in [0, 1, 5, 39]:
+        got = np.asarray(accumulate_counts(i, m, T))
+        want = [int((j + 1) / (i + 1) * m + 1e-9) if j <= i else 0 for j in range(T)]
+        assert got.tolist() == want
+
+
+def test_accumulate_stats_path_equals_buffer_path(x64):
+    """The O(T) sufficient-statistics path for Gaussians gives the same fits as the generic buffer path."""
+
+    @dataclasses.dataclass(frozen=True)
+    class NoStats(Gaussian):
+        suff_stats = None
+        fit_from_stats = None
+
+    kw = dict(lam=[0.5, 1.0], gamma=[0.0, 2.0], seed=[0, 1], n=20, generations=25, mode="accumulate")
+    a = run_loop(Gaussian(2), LAW, **kw)
+    b = run_loop(NoStats(2), LAW, **kw)
+    np.testing.assert_allclose(a.thetas.cov, b.thetas.cov, rtol=1e-9, atol=1e-12)
+
+
+def test_population_mode_contracts_at_predicted_rate(x64):
+    lam, gamma = 0.5, 1.0
+    r = run_loop(FAM, LAW, lam=lam, gamma=gamma, seed=0, n=20, generations=10, sampling="population")
+    mean = r.thetas.mean[0]
+    ratio = np.linalg.norm(mean[1:], axis=1) / np.linalg.norm(mean[:-1], axis=1)
+    np.testing.assert_allclose(ratio, lam / ((1 + lam) * (1 + gamma)), rtol=1e-10)
+
+
+def test_lambda_zero_stays_at_real_fit():
+    r = run_loop(FAM, LAW, lam=0.0, gamma=0.0, seed=1, n=20, generations=5)
+    np.testing.assert_allclose(r.thetas.cov[0], np.broadcast_to(r.thetas.cov[0, 0], r.thetas.cov[0].shape), atol=1e-6)
+
+
+def test_divergence_is_flagged_not_raised():
+    bad = GaussianParams(jnp.array([jnp.nan, 0.0]), jnp.eye(2))
+    r = run_loop(FAM, LAW, lam=0.5, gamma=[0.0, 1.0], seed=0, n=10, generations=4,
+                 theta0=jax.tree_util.tree_map(lambda a: jnp.stack([a, a]), bad))
+    assert r.diverged.all()
+    assert not r.finite[:, -1].any()
+
+
+BAD = [
+    (dict(lam=-0.1), "lam must be >= 0"),
+    (dict(gamma=-1.0), "gamma must be >= 0"),
+    (dict(gamma=float("nan")), "gamma must be finite"),
+    (dict(n=1), "n must be an integer >= 2"),
+    (dict(generations=0), "generations must be an integer >= 1"),
+    (dict(mode="sometimes"), "mode must be one of"),
+    (dict(sampling="both"), "sampling must be one of"),
+    (dict(corrector="magic"), "corrector must be one of"),
+]
+
+
+@pytest.mark.parametrize("kw,msg", BAD)
+def test_bad_input_raises_before_compiling(kw, msg):
+    before = len(loop_mod._CACHE)
+    args = dict(lam=0.5, gamma=1.0, seed=0, n=10, generations=3)
+    args.update(kw)
+    with pytest.raises(SCSCInputError, match=msg):
+        run_loop(FAM, LAW, **args)
+    assert len(loop_mod._CACHE) == before
+
+
+def test_dimension_mismatch():
+    with pytest.raises(SCSCInputError, match="dimension"):
+        run_loop(Gaussian(3), LAW, lam=0.5, gamma=0.0, n=10, generations=2)
+
+
+@pytest.mark.parametrize("cov,msg", [
+    ([[1.0, 0.0], [0.0, np.inf]], "finite"),
+    ([[1.0, 2.0], [2.0, 1.0]], "positive definite"),
+    ([[1.0, 0.5], [0.0, 1.0]], "symmetric"),
+])
+def test_bad_covariance(cov, msg):
+    with pytest.raises(SCSCInputError, match=msg):
+        Normal.from_arrays([0.0, 0.0], cov)
+
+
+def test_unknown_data_law():
+    with pytest.raises(SCSCInputError, match="data must be one of"):
+        make_data_law("cauchy", 2)
