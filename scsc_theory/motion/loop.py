@@ -1,0 +1,417 @@
+"""The human-motion self-consuming loop of Gillman et al. (ICML 2024, section 5), executable.
+
+An MDM-style denoiser (:mod:`scsc_theory.motion.model`) is trained on n real clips of the motion
+world (:mod:`scsc_theory.motion.data`), then fine-tuned for ``steps_per_gen`` steps per generation
+on the real clips plus ``floor(lambda n)`` of its own samples, in four arms (see
+:mod:`scsc_theory.diffusion.loop`): ``baseline``, ``selfconsume`` (raw samples), ``selfcorrect``
+(samples tracked by the physics corrector :func:`scsc_theory.motion.physics.correct`, the paper's
+UHC-style self-correction) and ``ideal`` (each sample replaced by a fresh true clip with
+probability gamma / (1 + gamma)).
+
+Each generation is evaluated on the model's samples: FID, Diversity, Multimodality and recognition
+accuracy on a learned embedding (:mod:`scsc_theory.motion.evaluator`) plus the physics violations
+of :func:`scsc_theory.motion.metrics.physics_violations` (means over clips).
+
+Jit structure: for baseline and selfconsume one generation (fine-tuning + sampling the next batch)
+is ONE ``eqx.filter_jit`` function. The physics corrector (both its MuJoCo C ``rollout`` backend and
+its ``mjx`` backend, which plans controls in NumPy on the host) and the ideal arm's fresh-clip
+draw are host calls, so for selfcorrect / ideal the generation is split into jitted pieces
+(sampling, the K-step ``lax.scan`` fine-tuning) around the host call. Evaluation = one jitted
+encoder pass + float64 NumPy reductions.
+
+Normalisation: the denoiser and the encoder see features standardised by the per-feature mean and
+standard deviation of the evaluator's held-out true clips (a fixed map shared by all arms/seeds).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import SCSCInputError, check_choice, check_int, check_nonneg, check_finite_number
+from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
+from ..diffusion.loop import ARMS, read_metrics_csv
+from ..io import save_figure, write_json, write_text
+from .evaluator import EvaluatorConfig, MotionEvaluator
+from .model import GeometricLoss, get_preset, make_denoiser, num_params
+
+PHYSICS_KEYS = ("ground_penetration", "floating", "foot_skating", "self_penetration", "joint_limit")
+#: the scalar plotted in the physics panel: the three height/overlap violations (all in metres)
+PHYS_SCORE = "physics_violation"
+DATA_SEED_OFFSET = 1000  # real training subset of seed s is data.generate(n, DATA_SEED_OFFSET + s)
+EVAL_TRAIN_SEED = 777_001
+EVAL_REF_SEED = 777_002
+
+
+@dataclass(frozen=True)
+class MotionLoopSettings:
+    n: int = 64
+    lam: float = 1.0
+    arms: tuple = ARMS
+    generations: int = 50
+    seeds: tuple = (0, 1, 2)
+    preset: str = "cpu"
+    gamma: float = 1.0
+    backend: str = "rollout"  # physics corrector backend
+    strength: float = 1.0  # physics corrector strength
+    n_eval_train: int = 512  # held-out true clips the evaluator is trained on
+    n_ref: int = 512  # held-out true clips whose features are FID's reference
+    steps_per_gen: int | None = None  # override the preset's K
+    gen0_steps: int | None = None
+    sample_mode: str | None = None  # "scan" | "loop" (default: preset's)
+
+    def validate(self) -> "MotionLoopSettings":
+        check_int("n", self.n, 2)
+        check_nonneg("lam", self.lam)
+        check_int("generations", self.generations, 0)
+        get_preset(self.preset)
+        check_nonneg("gamma", self.gamma)
+        check_choice("backend", self.backend, ("rollout", "mjx"))
+        s = check_finite_number("strength", self.strength)
+        if not 0.0 <= s <= 1.0:
+            raise SCSCInputError(f"strength must lie in [0, 1] (got {s})")
+        check_int("n_eval_train", self.n_eval_train, 16)
+        check_int("n_ref", self.n_ref, 16)
+        if self.steps_per_gen is not None:
+            check_int("steps_per_gen", self.steps_per_gen, 1)
+        if self.gen0_steps is not None:
+            check_int("gen0_steps", self.gen0_steps, 1)
+        if self.sample_mode is not None:
+            check_choice("sample_mode", self.sample_mode, ("scan", "loop"))
+        if not self.arms:
+            raise SCSCInputError("arms must name at least one of " + ", ".join(ARMS))
+        for a in self.arms:
+            check_choice("arms", a, ARMS)
+        if not self.seeds:
+            raise SCSCInputError("seeds must contain at least one seed")
+        for i, sd in enumerate(self.seeds):
+            check_int(f"seeds[{i}]", sd, 0)
+        if math.floor(self.lam * self.n + 1e-9) < 1 and any(a != "baseline" for a in self.arms):
+            raise SCSCInputError(f"lam * n must be >= 1 when an arm other than baseline runs (got lam={self.lam}, n={self.n})")
+        return self
+
+    @property
+    def preset_obj(self):
+        p = get_preset(self.preset)
+        if self.steps_per_gen is not None:
+            p = replace(p, steps_per_gen=self.steps_per_gen)
+        if self.gen0_steps is not None:
+            p = replace(p, gen0_steps=self.gen0_steps)
+        if self.sample_mode is not None:
+            p = replace(p, sample_mode=self.sample_mode)
+        return p
+
+
+# --------------------------------------------------------------------------------------------
+# the motion world, through its public API
+# --------------------------------------------------------------------------------------------
+def _data():
+    from . import data
+
+    return data
+
+
+def world_clips(n: int, seed: int, split: str):
+    """(features (n,T,F) float32, labels (n,), dataset) from ``motion.data.generate``."""
+    ds = _data().generate(n, seed=seed, split=split)
+    return np.asarray(ds.features, np.float32), np.asarray(ds.labels, np.int32), ds
+
+
+class Normalizer:
+    """Per-feature standardisation ``z = (x - mu) / sd`` fitted on held-out true clips."""
+
+    def __init__(self, x):
+        x = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])
+        self.mu = x.mean(0).astype(np.float32)
+        self.sd = np.maximum(x.std(0), 1e-3).astype(np.float32)
+
+    def fwd(self, x):
+        return (np.asarray(x, np.float32) - self.mu) / self.sd
+
+    def inv(self, z):
+        return np.asarray(z, np.float32) * self.sd + self.mu
+
+
+@dataclass
+class MotionContext:
+    settings: MotionLoopSettings
+    preset: object
+    norm: Normalizer
+    evaluator: MotionEvaluator
+    num_classes: int
+    label_names: tuple
+    n_frames: int
+    n_feats: int
+    fps: float
+    ref_ds: object
+    timings: dict = field(default_factory=dict)
+
+    def to_qpos(self, z):
+        return np.asarray(self.ref_ds.features_to_qpos(self.norm.inv(z)), np.float64)
+
+    def from_qpos(self, q):
+        return self.norm.fwd(np.asarray(self.ref_ds.qpos_to_features(q), np.float32))
+
+
+def build(settings: MotionLoopSettings, cache_dir=None):
+    """Build the motion context and the generic loop with the motion callables."""
+    settings = settings.validate()
+    preset = settings.preset_obj
+    ev_x, ev_y, ev_ds = world_clips(settings.n_eval_train, EVAL_TRAIN_SEED, "test")
+    ref_x, ref_y, ref_ds = world_clips(settings.n_ref, EVAL_REF_SEED, "test")
+    norm = Normalizer(ev_x)
+    num_classes = len(ev_ds.label_names)
+    _, T, F = ev_x.shape
+    evaluator = MotionEvaluator.train_or_load(norm.fwd(ev_x), ev_y, num_classes, norm.fwd(ref_x), ref_y,
+                                              EvaluatorConfig(), cache_dir=cache_dir)
+    fps = float(getattr(ev_ds, "fps", 20.0))
+    ctx = MotionContext(settings, preset, norm, evaluator, num_classes, tuple(ev_ds.label_names), T, F, fps, ref_ds)
+
+    sched = cosine_schedule(preset.diffusion_steps)
+    tcfg = TrainConfig(lr=preset.lr, batch_size=preset.batch_size).validate()
+    aux = GeometricLoss(w_vel=preset.w_vel) if preset.w_vel > 0 else None
+
+    def real_fn(seed):
+        x, y, _ = world_clips(settings.n, DATA_SEED_OFFSET + seed, "train")
+        return norm.fwd(x), y
+
+    def init_fn(key):
+        model = make_denoiser(preset, T, F, num_classes, key)
+        return (model, init_opt_state(model, tcfg))
+
+    def train_fn(state, x, y, steps, key):
+        model, opt_state = state
+        model, opt_state, _ = fit(model, opt_state, x, y, steps, key, sched, tcfg, aux)
+        return (model, opt_state)
+
+    def sample_fn(state, labels, key):
+        return sample(state[0], sched, labels, key, (T, F), preset.sample_steps, preset.guidance,
+                      preset.sampler_eta, preset.sample_mode)
+
+    def correct_fn(arm, samples, labels, key):
+        t0 = time.perf_counter()
+        q = ctx.to_qpos(samples)
+        corr = _physics().correct(q, backend=settings.backend, strength=settings.strength, fps=fps)
+        ctx.timings.setdefault("correct", []).append(time.perf_counter() - t0)
+        return ctx.from_qpos(corr.qpos)
+
+    def ideal_fn(labels, key):
+        seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+        fresh = ref_ds.sample_clips(np.asarray(labels), seed)
+        feats = getattr(fresh, "features", fresh)
+        return norm.fwd(np.asarray(feats, np.float32))
+
+    def eval_fn(samples, labels, key):
+        seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+        met = evaluator.metrics(samples, labels, seed=seed)
+        viol = _metrics().physics_violations(ctx.to_qpos(samples), fps=fps)
+        for k in PHYSICS_KEYS:
+            if k in viol:
+                met[k] = float(np.mean(viol[k]))
+        met[PHYS_SCORE] = float(sum(met.get(k, 0.0) for k in ("ground_penetration", "floating", "self_penetration")))
+        return met
+
+    cfg = LoopConfig(n=settings.n, lam=settings.lam, generations=settings.generations, gen0_steps=preset.gen0_steps,
+                     steps_per_gen=preset.steps_per_gen, arms=tuple(settings.arms), seeds=tuple(settings.seeds),
+                     gamma=settings.gamma, n_eval=settings.n,
+                     extra={"what": "motion", "preset": asdict(preset), "backend": settings.backend,
+                            "strength": settings.strength, "n_eval_train": settings.n_eval_train, "n_ref": settings.n_ref})
+    loop = SelfConsumingLoop(cfg, real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn,
+                             correct_fn=correct_fn, ideal_fn=ideal_fn, eval_fn=eval_fn)
+    return ctx, loop
+
+
+def _physics():
+    from . import physics
+
+    return physics
+
+
+def _metrics():
+    from . import metrics
+
+    return metrics
+
+
+def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = True, figures: bool = True,
+                    stop_after: int | None = None, cache_dir=None, figure_dir=None) -> dict:
+    """Run or resume the experiment in ``out_dir``; write metrics.csv, summary.json and figures."""
+    settings = settings.validate()
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    ctx, loop = build(settings, cache_dir=cache_dir)
+    t_build = time.perf_counter() - t0
+    rows = loop.run(out, progress=progress, stop_after=stop_after)
+    summary = summarize(rows)
+    model = loop.init_fn(jax.random.PRNGKey(0))[0]
+    timing = {k: {"count": len(v), "median_s": float(np.median(v)), "total_s": float(np.sum(v))}
+              for k, v in (loop.timings | ctx.timings).items() if v}
+    info = {
+        "settings": asdict(settings),
+        "preset": asdict(ctx.preset),
+        "reductions": ctx.preset.reductions(),
+        "denoiser_params": num_params(model),
+        "synthetic_per_generation": loop.cfg.m,
+        "label_names": list(ctx.label_names),
+        "build_s": t_build,
+        "timings_this_call": timing,
+        "jit_structure": ("baseline/selfconsume: one jitted function per generation (fine-tune K steps + sample); "
+                          "selfcorrect/ideal: jitted pieces around the host-side physics corrector / fresh-clip draw"),
+        "summary": summary,
+        "last_generation_table": last_generation_table(summary),
+    }
+    write_json(out / "summary.json", info)
+    files = [out / "metrics.csv", out / "summary.json"]
+    complete = stop_after is None
+    if figures and complete:
+        fdir = Path(figure_dir) if figure_dir is not None else out
+        files += plot_metrics(rows, fdir / "motion_loop_metrics.png", ctx.preset.reductions(), settings)
+        files += plot_clip_strip(loop, ctx, out, fdir / "motion_loop_clips.png")
+    info["files"] = [str(f) for f in files]
+    return info
+
+
+def last_generation_table(summary: dict) -> dict:
+    """{arm: {metric: [mean, ci_lo, ci_hi]}} at each arm's last generation, plus generation 0."""
+    table = {}
+    for arm, mets in summary.items():
+        table[arm] = {}
+        for met, d in mets.items():
+            table[arm][met] = {"gen0": d["mean"][0], "last": d["last"]["mean"], "last_ci": d["last"]["ci"],
+                               "last_generation": d["last"]["generation"]}
+    return table
+
+
+def format_table(summary: dict, metrics: Sequence[str] = ("fid", "diversity", "accuracy", PHYS_SCORE)) -> str:
+    arms = list(summary)
+    lines = ["| arm | " + " | ".join(f"{m} (gen 0 -> last, 95% CI)" for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for a in arms:
+        cells = []
+        for m in metrics:
+            d = summary[a].get(m)
+            if d is None:
+                cells.append("-")
+                continue
+            lo, hi = d["last"]["ci"]
+            cells.append(f"{d['mean'][0]:.3g} -> {d['last']['mean']:.3g} [{lo:.3g}, {hi:.3g}]")
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------
+ARM_COLORS = {"baseline": "#444444", "selfconsume": "#d62728", "selfcorrect": "#1f77b4", "ideal": "#2ca02c"}
+PANELS = (("fid", "FID (lower is better)"), ("diversity", "Diversity"), ("accuracy", "Recognition accuracy"),
+          (PHYS_SCORE, "Physics violation (m): penetration + floating + self-overlap"))
+
+
+def _smooth(y, w: int = 5):
+    y = np.asarray(y, float)
+    if y.size < 3:
+        return y
+    w = max(1, min(w, y.size))
+    k = np.ones(w) / w
+    pad = np.pad(y, (w // 2, w - 1 - w // 2), mode="edge")
+    return np.convolve(pad, k, mode="valid")
+
+
+def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4.2))
+    by = {}
+    for r in rows:
+        by.setdefault((r["arm"], r["metric"]), {}).setdefault(r["seed"], {})[r["generation"]] = r["value"]
+    arms = [a for a in ARMS if any(k[0] == a for k in by)]
+    for ax, (met, title) in zip(axes, PANELS):
+        for a in arms:
+            seeds = by.get((a, met))
+            if not seeds:
+                continue
+            gens = sorted(set.intersection(*[set(v) for v in seeds.values()]))
+            mat = np.array([[seeds[s][g] for g in gens] for s in sorted(seeds)])
+            mean = mat.mean(0)
+            c = ARM_COLORS[a]
+            ax.plot(gens, mean, color=c, alpha=0.3, lw=0.8)
+            ax.plot(gens, _smooth(mean), color=c, lw=2.2, label=a)
+            if mat.shape[0] > 1:
+                ax.fill_between(gens, _smooth(mat.min(0)), _smooth(mat.max(0)), color=c, alpha=0.12, lw=0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("generation")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=9)
+    fig.suptitle(f"Motion self-consuming loop: n = {settings.n}, lambda = {settings.lam:g}, gamma(ideal) = "
+                 f"{settings.gamma:g}, {len(settings.seeds)} seed(s) (band: min-max over seeds; faint: raw mean, "
+                 f"bold: 5-generation moving average)\n{reductions}", fontsize=8.5)
+    fig.tight_layout()
+    p = save_figure(fig, path)
+    plt.close(fig)
+    return [p]
+
+
+def plot_clip_strip(loop: SelfConsumingLoop, ctx: MotionContext, out: Path, path, per_arm: int = 4,
+                    frames: Sequence[int] | None = None) -> list[Path]:
+    """Stick figures (side view, x-z) of the first ``per_arm`` stored samples of each arm at the
+    last generation (seed = first seed), with a true clip row for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..diffusion import checkpoint
+    from .metrics import body_positions
+
+    cfg = loop.cfg
+    s = cfg.seeds[0]
+    template = {"state": loop.init_fn(jax.random.PRNGKey(0)),
+                "raw": jnp.zeros((cfg.num_samples, ctx.n_frames, ctx.n_feats), jnp.float32)}
+    rows_q, names = [], []
+    ref = ctx.ref_ds
+    true_q = np.asarray(ref.qpos[:per_arm], np.float64)
+    rows_q.append(true_q)
+    names.append("true clips")
+    labels = None
+    for a in cfg.arms:
+        p = loop._ckpt(out, s, a)
+        if not checkpoint.exists(p):
+            continue
+        tree, meta = checkpoint.load(p, template)
+        rows_q.append(ctx.to_qpos(np.asarray(tree["raw"][:per_arm])))
+        names.append(f"{a} (gen {meta['generation']})")
+    T = ctx.n_frames
+    frames = list(frames) if frames is not None else list(np.linspace(0, T - 1, 6).astype(int))
+    fig, axes = plt.subplots(len(rows_q), per_arm, figsize=(3.2 * per_arm, 2.3 * len(rows_q)), squeeze=False)
+    for i, (q, name) in enumerate(zip(rows_q, names)):
+        pos = body_positions(q)  # (n, T, nbody, 3)
+        for j in range(per_arm):
+            ax = axes[i, j]
+            if j >= pos.shape[0]:
+                ax.axis("off")
+                continue
+            for k, f in enumerate(frames):
+                P = pos[j, f]
+                ax.scatter(P[:, 0], P[:, 2], s=4, color=plt.cm.viridis(k / max(1, len(frames) - 1)))
+            ax.axhline(0.0, color="k", lw=0.8)
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.suptitle("Sampled clips at the last generation (side view x-z, body positions at 6 frames, "
+                 "colour = time; black line = floor)", fontsize=9)
+    fig.tight_layout()
+    p = save_figure(fig, path)
+    plt.close(fig)
+    return [p]

@@ -1,0 +1,156 @@
+"""Wiring of the generic self-consuming driver (scsc_theory.diffusion.loop) with a real (small)
+diffusion model: synthetic counts, which data each arm trains on, warm starts, resume."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scsc_theory._validate import SCSCInputError
+from scsc_theory.diffusion import (ARMS, LoopConfig, SelfConsumingLoop, TrainConfig, checkpoint, cosine_schedule,
+                                   fit, init_opt_state, read_metrics_csv, sample)
+from scsc_theory.diffusion.loop import ideal_mix, training_set
+from scsc_theory.diffusion.nets import MLPDenoiser
+
+MARK = 1000.0  # the test corrector shifts samples by this, so corrected data is recognisable
+FRESH = -1000.0  # the test "true distribution" for the ideal arm
+
+
+def make_loop(n=10, lam=0.75, generations=2, arms=ARMS, seeds=(0,), gamma=1.0, record=None):
+    sch = cosine_schedule(20)
+    tcfg = TrainConfig(lr=1e-3, batch_size=8)
+
+    def real_fn(seed):
+        rng = np.random.default_rng(seed)
+        y = np.arange(n) % 2
+        return (rng.normal(size=(n, 2)) + y[:, None]).astype(np.float32), y
+
+    def init_fn(key):
+        m = MLPDenoiser((2,), 2, 16, 1, key=key)
+        return (m, init_opt_state(m, tcfg))
+
+    def train_fn(state, x, y, steps, key):
+        if record is not None:
+            jax.debug.callback(lambda xx, yy: record.append((np.asarray(xx).copy(), np.asarray(yy).copy())), x, y)
+        m, o, _ = fit(state[0], state[1], x, y, steps, key, sch, tcfg)
+        return (m, o)
+
+    def sample_fn(state, labels, key):
+        return sample(state[0], sch, labels, key, (2,), 4)
+
+    def correct_fn(arm, samples, labels, key):
+        assert arm == "selfcorrect"
+        return np.asarray(samples) + MARK
+
+    def ideal_fn(labels, key):
+        return np.full((len(labels), 2), FRESH, np.float32)
+
+    def eval_fn(samples, labels, key):
+        s = np.asarray(samples)
+        return {"mean": float(s.mean()), "spread": float(s.std())}
+
+    cfg = LoopConfig(n=n, lam=lam, generations=generations, gen0_steps=6, steps_per_gen=3, arms=tuple(arms),
+                     seeds=tuple(seeds), gamma=gamma)
+    return SelfConsumingLoop(cfg, real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn,
+                             correct_fn=correct_fn, ideal_fn=ideal_fn, eval_fn=eval_fn)
+
+
+@pytest.mark.parametrize("n,lam", [(10, 0.75), (10, 1.0), (7, 0.5), (64, 1.0)])
+def test_synthetic_count_is_floor_lambda_n(n, lam):
+    cfg = LoopConfig(n=n, lam=lam, generations=1, gen0_steps=1, steps_per_gen=1)
+    assert cfg.m == math.floor(lam * n)
+    x, y = np.zeros((n, 2), np.float32), np.zeros(n, np.int32)
+    raw = np.ones((cfg.num_samples, 2), np.float32)
+    lab = np.ones(cfg.num_samples, np.int32)
+    for arm in ("selfconsume", "selfcorrect", "ideal"):
+        xx, yy = training_set(arm, cfg, x, y, raw, lab, lambda a, s, l, k: s, lambda l, k: np.zeros((len(l), 2)), 1, 0)
+        assert xx.shape[0] == yy.shape[0] == n + math.floor(lam * n)
+    xx, _ = training_set("baseline", cfg, x, y, raw, lab, None, None, 1, 0)
+    assert xx.shape[0] == n
+
+
+def test_each_arm_trains_on_the_right_data():
+    record = []
+    loop = make_loop(record=record, generations=1)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        loop.run(d, progress=False)
+    # gen 0 (one call, real only) then one call per arm in ARMS order
+    assert len(record) == 1 + len(ARMS)
+    x0, _ = record[0]
+    assert x0.shape == (10, 2)
+    seen = dict(zip(ARMS, record[1:]))
+    real = x0
+    bx, _ = seen["baseline"]
+    np.testing.assert_array_equal(bx, real)  # baseline: real data only
+    for arm in ("selfconsume", "selfcorrect", "ideal"):
+        x, y = seen[arm]
+        assert x.shape == (10 + 7, 2)
+        np.testing.assert_array_equal(x[:10], real)
+    syn_raw = seen["selfconsume"][0][10:]
+    syn_cor = seen["selfcorrect"][0][10:]
+    assert np.all(np.abs(syn_raw) < 100)  # raw samples, never corrected
+    np.testing.assert_allclose(syn_cor, syn_raw + MARK, rtol=1e-6)  # the same samples, corrected
+    ideal = seen["ideal"][0][10:]
+    fresh = ideal == FRESH
+    assert np.all(fresh.all(1) | (ideal == syn_raw).all(1))  # each clip either kept or replaced
+    # labels of the synthetic part come from the real label set
+    assert set(np.unique(seen["selfconsume"][1][10:])) <= {0, 1}
+
+
+def test_ideal_mix_rate():
+    s = jnp.zeros((20000, 1))
+    out = ideal_mix(s, jnp.ones((20000, 1)), 3.0, jax.random.PRNGKey(0))
+    assert float(out.mean()) == pytest.approx(0.75, abs=0.015)
+    assert float(ideal_mix(s, jnp.ones((20000, 1)), 0.0, jax.random.PRNGKey(0)).mean()) == 0.0
+
+
+def test_warm_start_carries_weights_and_optimizer_state(tmp_path):
+    loop = make_loop(generations=2, arms=("selfconsume",))
+    loop.run(tmp_path, progress=False)
+    tmpl = {"state": loop.init_fn(jax.random.PRNGKey(0)), "raw": jnp.zeros((10, 2))}
+    tree, meta = checkpoint.load(tmp_path / "ckpt" / "seed0_selfconsume.npz", tmpl)
+    assert meta["generation"] == 2
+    counts = [int(l) for l in jax.tree_util.tree_leaves(tree["state"][1])
+              if jnp.ndim(l) == 0 and jnp.issubdtype(l.dtype, jnp.integer)]
+    # Adam's step counter: 6 from-scratch steps + 2 generations x 3 fine-tuning steps
+    assert counts and all(c == 6 + 2 * 3 for c in counts)
+
+
+def test_generation0_shared_and_metrics_rows(tmp_path):
+    loop = make_loop(generations=2, seeds=(0, 1))
+    rows = loop.run(tmp_path, progress=False)
+    assert len(rows) == 2 * len(ARMS) * 3 * 2  # seeds x arms x (G+1) x metrics
+    g0 = {(r["seed"], r["metric"], r["value"]) for r in rows if r["generation"] == 0}
+    assert len(g0) == 2 * 2  # identical across arms
+    disk = read_metrics_csv(tmp_path / "metrics.csv")
+    assert sorted((r["arm"], r["seed"], r["generation"], r["metric"], r["value"]) for r in disk) == \
+        sorted((r["arm"], r["seed"], r["generation"], r["metric"], r["value"]) for r in rows)
+
+
+def test_resume_is_identical(tmp_path):
+    full = make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "a", progress=False)
+    make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "b", progress=False, stop_after=5)
+    partial = read_metrics_csv(tmp_path / "b" / "metrics.csv")
+    assert 0 < len(partial) < len(full)
+    resumed = make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "b", progress=False)
+    key = lambda r: (r["arm"], r["seed"], r["generation"], r["metric"])
+    assert sorted((key(r), r["value"]) for r in resumed) == sorted((key(r), r["value"]) for r in full)
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+
+
+def test_refuses_other_config_in_same_folder(tmp_path):
+    make_loop(generations=1, arms=("baseline",)).run(tmp_path, progress=False)
+    with pytest.raises(SCSCInputError, match="different configuration"):
+        make_loop(generations=1, arms=("baseline",), lam=0.5).run(tmp_path, progress=False)
+
+
+def test_bad_config_raises_before_work():
+    with pytest.raises(SCSCInputError, match="arms"):
+        LoopConfig(n=10, lam=1, generations=1, gen0_steps=1, steps_per_gen=1, arms=("bogus",)).validate()
+    with pytest.raises(SCSCInputError, match="lam"):
+        LoopConfig(n=10, lam=0.01, generations=1, gen0_steps=1, steps_per_gen=1).validate()
+    with pytest.raises(SCSCInputError, match="n must"):
+        LoopConfig(n=1, lam=1, generations=1, gen0_steps=1, steps_per_gen=1).validate()
