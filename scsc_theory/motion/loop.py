@@ -204,9 +204,8 @@ def build(settings: MotionLoopSettings, cache_dir=None):
 
     def ideal_fn(labels, key):
         seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
-        fresh = ref_ds.sample_clips(np.asarray(labels), seed)
-        feats = getattr(fresh, "features", fresh)
-        return norm.fwd(np.asarray(feats, np.float32))
+        fresh_qpos = ref_ds.sample_clips(np.asarray(labels), seed)  # (m, T, 28) fresh true clips
+        return ctx.from_qpos(fresh_qpos)
 
     def eval_fn(samples, labels, key):
         seed = int(jax.random.randint(key, (), 0, 2**31 - 1))

@@ -37,7 +37,6 @@ DEFAULT_FPS = 20.0
 #: joint angles (rad), root position (m).
 BACKEND_TOLERANCE = {"joint_rad": 0.05, "root_m": 0.02}
 
-_CTRL_SPEC = None
 
 
 def check_qpos(qpos, name: str = "qpos") -> np.ndarray:
@@ -178,7 +177,7 @@ def plan_controls(ref: np.ndarray, fps: float) -> _Plan:
     f0 = np.minimum(np.floor(tt).astype(int), T - 2)
     w = (tt - f0)[None, :, None]
     lerp = lambda a: a[:, f0] * (1 - w) + a[:, f0 + 1] * w  # noqa: E731
-    j_t = lerp(joints)
+    j_t = lerp(joints)   # (velocity feed-forward was tried: it tracked worse on noisy clips)
     p_t = lerp(pos)
     q_t = _qnorm(lerp(quat))
     # reference velocities per frame interval, expressed in the target frame
