@@ -82,3 +82,18 @@ def test_misspecified_theta_star_is_moment_match(x64):
     ts = Gaussian(2).theta_star(data)
     np.testing.assert_allclose(ts.mean, x.mean(0), atol=0.01)
     np.testing.assert_allclose(ts.cov, np.cov(np.asarray(x).T), atol=0.02)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_sqrtm_closed_forms_match_eigh(x64, d):
+    from scsc_theory.families import sqrtm_psd, trace_sqrtm_psd
+
+    rng = np.random.default_rng(d)
+    for _ in range(5):
+        A = rng.normal(size=(d, d)); S = A @ A.T
+        w, V = np.linalg.eigh(S)
+        ref = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
+        np.testing.assert_allclose(sqrtm_psd(jnp.asarray(S)), ref, atol=1e-10)
+        np.testing.assert_allclose(trace_sqrtm_psd(jnp.asarray(S)), np.trace(ref), atol=1e-10)
+    z = jnp.zeros((d, d))
+    assert np.all(np.asarray(sqrtm_psd(z)) == 0)
