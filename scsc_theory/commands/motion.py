@@ -1,0 +1,181 @@
+"""``scsc motion {data,correct,render}``: the motion world from the command line.
+
+``scsc motion`` is a parser with nested sub-commands. To add one (e.g. ``loop``), write a function
+``add_<name>(motion_sub)`` that adds its parser to ``motion_sub`` and sets ``func``, and append it
+to :data:`SUBCOMMANDS`. JAX and MuJoCo are imported lazily inside the command functions.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+#: Clip files are .npz archives with at least a ``qpos`` array (n, T, 28); ``labels`` optional.
+
+
+def _load_qpos(path: str):
+    import numpy as np
+
+    from .._validate import SCSCInputError
+
+    p = Path(path)
+    if not p.exists():
+        raise SCSCInputError(f"clip file {path!r} does not exist")
+    if p.suffix == ".npy":
+        return np.load(p), None
+    try:
+        z = np.load(p)
+    except Exception as err:
+        raise SCSCInputError(f"cannot read clip file {path!r} as .npz/.npy: {err}") from None
+    if "qpos" not in z:
+        raise SCSCInputError(f"clip file {path!r} has no 'qpos' array (has {', '.join(z.files)})")
+    return z["qpos"], (z["labels"] if "labels" in z else None)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+def add_data(msub) -> None:
+    p = msub.add_parser("data", help="generate the labelled, physically valid motion dataset")
+    p.add_argument("--n", type=int, default=64, help="number of clips (paper: 64, 128, 256, 2794; default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--split", default="train", choices=("train", "test"), help="train or held-out test stream")
+    p.add_argument("--frames", type=int, default=60, help="frames per clip T (default 60)")
+    p.add_argument("--fps", type=float, default=20.0, help="frame rate (default 20)")
+    p.add_argument("--out", default="runs/motion/data", help="output folder (default runs/motion/data)")
+    p.add_argument("--no-cache", action="store_true", help="regenerate even if cached")
+    p.set_defaults(func=run_data)
+
+
+def run_data(args) -> int:
+    import numpy as np
+
+    from ..io import write_json, write_npz
+    from ..motion import data, metrics
+
+    t0 = time.perf_counter()
+    ds = data.generate(args.n, args.seed, split=args.split, T=args.frames, fps=args.fps, cache=not args.no_cache)
+    dt = time.perf_counter() - t0
+    out = Path(args.out)
+    npz = write_npz(out / "motion_data.npz", qpos=ds.qpos, labels=ds.labels, features=ds.features,
+                    feature_mean=ds.feature_mean, feature_std=ds.feature_std, fps=np.float32(ds.fps),
+                    label_names=np.array(ds.label_names), tracking_error=ds.tracking_error)
+    v = metrics.summarize(metrics.physics_violations(ds.qpos, fps=ds.fps))
+    counts = {name: int((ds.labels == k).sum()) for k, name in enumerate(ds.label_names)}
+    summ = write_json(out / "motion_data.json", {"n": len(ds), "seed": ds.seed, "split": ds.split, "T": int(ds.qpos.shape[1]),
+                                                 "fps": ds.fps, "class_counts": counts, "mean_violations": v,
+                                                 "seconds": dt})
+    print(f"{len(ds)} clips ({ds.split}, seed {ds.seed}) in {dt:.1f} s; mean violations: "
+          + ", ".join(f"{k}={x:.4g}" for k, x in v.items()))
+    print(f"wrote {npz}\nwrote {summ}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# correct
+# ----------------------------------------------------------------------------------------------
+
+def add_correct(msub) -> None:
+    p = msub.add_parser("correct", help="physics-correct clips: IN (.npz with qpos) -> OUT (.npz)")
+    p.add_argument("input", metavar="IN", help=".npz with a qpos array (n, T, 28) (or a .npy of it)")
+    p.add_argument("output", metavar="OUT", help="output .npz (qpos, tracking_error, joint_error, root_error)")
+    p.add_argument("--backend", default=None, choices=("rollout", "mjx"), help="default: mjx on an accelerator, else rollout")
+    p.add_argument("--strength", type=float, default=1.0, help="correction strength in [0, 1] (default 1, the most physical)")
+    p.add_argument("--fps", type=float, default=20.0, help="frame rate of the clips (default 20)")
+    p.set_defaults(func=run_correct)
+
+
+def run_correct(args) -> int:
+    from ..io import write_json, write_npz
+    from ..motion import metrics, physics
+
+    qpos, labels = _load_qpos(args.input)
+    physics.check_qpos(qpos)
+    t0 = time.perf_counter()
+    c = physics.correct(qpos, backend=args.backend, strength=args.strength, fps=args.fps)
+    dt = time.perf_counter() - t0
+    before = metrics.summarize(metrics.physics_violations(qpos, fps=args.fps))
+    after = metrics.summarize(metrics.physics_violations(c.qpos, fps=args.fps))
+    extra = {} if labels is None else {"labels": labels}
+    out = write_npz(args.output, qpos=c.qpos.astype("float32"), tracking_error=c.tracking_error,
+                    joint_error=c.joint_error, root_error=c.root_error, **extra)
+    js = write_json(Path(args.output).with_suffix(".json"), {"before": before, "after": after, "seconds": dt,
+                                                             "mean_tracking_error_m": float(c.tracking_error.mean())})
+    print(f"corrected {qpos.shape[0]} clips in {dt:.2f} s; mean tracking error {c.tracking_error.mean():.4f} m")
+    for k in before:
+        print(f"  {k:20s} {before[k]:10.4g} -> {after[k]:10.4g}")
+    print(f"wrote {out}\nwrote {js}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# render
+# ----------------------------------------------------------------------------------------------
+
+def add_render(msub) -> None:
+    p = msub.add_parser("render", help="stick-figure strip (PNG) and GIF of a clip, optionally before/after correction")
+    p.add_argument("clip", metavar="CLIP", help=".npz with a qpos array (n, T, 28)")
+    p.add_argument("--index", type=int, default=0, help="which clip of the file (default 0)")
+    p.add_argument("--corrected", action="store_true", help="also correct it and show input and corrected")
+    p.add_argument("--corrupt", default=None, help="corrupt the clip first (foot_under_ground, forearm_through_torso, "
+                   "joint_beyond_limit, teleport_root, joint_noise)")
+    p.add_argument("--strength", type=float, default=1.0, help="correction strength (default 1)")
+    p.add_argument("--fps", type=float, default=20.0, help="frame rate (default 20)")
+    p.add_argument("--out", default="runs/motion/render", help="output folder (default runs/motion/render)")
+    p.set_defaults(func=run_render)
+
+
+def run_render(args) -> int:
+    from .._validate import SCSCInputError, check_int
+    from ..motion import data, physics, render
+
+    qpos, _ = _load_qpos(args.clip)
+    q = physics.check_qpos(qpos, "qpos")
+    i = check_int("--index", args.index, 0, q.shape[0] - 1)
+    clip = q[i:i + 1]
+    if args.corrupt is not None:
+        if args.corrupt not in data.CORRUPTIONS:
+            raise SCSCInputError(f"--corrupt must be one of {', '.join(data.CORRUPTIONS)} (got {args.corrupt!r})")
+        clip = data.corrupt(clip, args.corrupt, seed=0)
+    fixed = physics.correct(clip, strength=args.strength, fps=args.fps).qpos[0] if args.corrected else None
+    name = Path(args.clip).stem + f"_{i}" + ("_corrected" if args.corrected else "")
+    files = render.render_clip(clip[0], args.out, corrected=fixed, name=name, fps=args.fps)
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+#: Nested sub-commands of ``scsc motion``; append ``add_<name>`` functions to extend it.
+SUBCOMMANDS = [add_data, add_correct, add_render]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("motion", help="the motion world: dataset, physics correction, rendering")
+    msub = p.add_subparsers(dest="motion_command", metavar="SUBCOMMAND")
+    msub.required = True
+    for add in SUBCOMMANDS:
+        add(msub)
+
+
+def quick(out_dir: Path) -> list[Path]:
+    """Small motion-world run: 18 clips, 5 corruptions corrected, violations before/after, one render."""
+    import numpy as np
+
+    from ..io import write_json, write_npz
+    from ..motion import data, metrics, physics, render
+
+    out_dir = Path(out_dir)
+    ds = data.generate(18, seed=0)
+    q = ds.qpos[:5].astype(np.float64)
+    report = {"dataset": metrics.summarize(metrics.physics_violations(ds.qpos))}
+    corrupted = np.stack([data.corrupt(q[k:k + 1], kind, seed=k)[0] for k, kind in enumerate(data.CORRUPTIONS)])
+    c = physics.correct(corrupted)
+    vb = metrics.physics_violations(corrupted, reference=q)
+    va = metrics.physics_violations(c.qpos, reference=q)
+    for k, kind in enumerate(data.CORRUPTIONS):
+        report[kind] = {"before": {m: float(vb[m][k]) for m in vb}, "after": {m: float(va[m][k]) for m in va},
+                        "tracking_error_vs_input_m": float(c.tracking_error[k])}
+    files = [write_json(out_dir / "motion_quick.json", report),
+             write_npz(out_dir / "motion_quick_clips.npz", clean=q, corrupted=corrupted, corrected=c.qpos)]
+    fig_files = render.render_clip(corrupted[4], out_dir, corrected=c.qpos[4], name="joint_noise_before_after")
+    return files + fig_files
