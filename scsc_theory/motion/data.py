@@ -290,7 +290,9 @@ def _simulate(labels, seed, stream, T, fps, n_threads=None, index_offset=0):
 
     params = [_clip_params(_clip_rng(seed, stream, index_offset + i), int(l)) for i, l in enumerate(labels)]
     tgt = targets(labels, params, T, fps)
-    q = simulate_tracking(tgt, fps=fps, strength=DATASET_STRENGTH, backend="rollout", n_threads=n_threads)
+    q, unstable = simulate_tracking(tgt, fps=fps, strength=DATASET_STRENGTH, backend="rollout", n_threads=n_threads)
+    if unstable.any():  # pragma: no cover - would be a generator bug
+        raise RuntimeError(f"dataset simulation diverged for clips {np.flatnonzero(unstable)[:10].tolist()}")
     return canonicalize(q), tgt
 
 

@@ -221,7 +221,7 @@ def _n_threads(n_threads: int | None) -> int:
     return max(1, int(n_threads))
 
 
-def _run_rollout(model, plan: _Plan, T: int, n_threads: int | None, chunk: int = 256) -> np.ndarray:
+def _run_rollout(model, plan: _Plan, T: int, n_threads: int | None, chunk: int = 256):
     import mujoco
     from mujoco import rollout
 
@@ -232,6 +232,7 @@ def _run_rollout(model, plan: _Plan, T: int, n_threads: int | None, chunk: int =
     d = datas[0]
     out = np.empty((n, T, humanoid.NQ))
     out[:, 0] = plan.init_qpos
+    unstable = np.zeros(n, dtype=bool)
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         init = np.empty((e - s, mujoco.mj_stateSize(model, spec_full)))
@@ -247,7 +248,10 @@ def _run_rollout(model, plan: _Plan, T: int, n_threads: int | None, chunk: int =
         # state[:, k] is the state after step k, i.e. time (k+1) dt; frame f is after step f*sub-1
         idx = np.arange(1, T) * plan.sub - 1
         out[s:e, 1:] = state[:, idx, 1:1 + humanoid.NQ]
-    return out
+        # MuJoCo resets a diverging simulation (time back to 0): detect it from the time column
+        expect = (np.arange(state.shape[1]) + 1) * model.opt.timestep
+        unstable[s:e] = np.abs(state[:, :, 0] - expect).max(axis=1) > 1e-6
+    return out, unstable
 
 
 _MJX_CACHE: dict = {}
@@ -293,7 +297,8 @@ def _run_mjx(model, plan: _Plan, T: int, strength_key) -> np.ndarray:
     out = f(jnp.asarray(plan.init_qpos, jnp.float32), jnp.asarray(plan.init_qvel, jnp.float32),
             jnp.asarray(plan.ctrl, jnp.float32), jnp.asarray(plan.mocap_pos, jnp.float32),
             jnp.asarray(plan.mocap_quat, jnp.float32))
-    return np.asarray(out, dtype=np.float64)
+    out = np.asarray(out, dtype=np.float64)
+    return out, ~np.isfinite(out).all(axis=(1, 2))
 
 
 def default_backend() -> str:
@@ -315,12 +320,16 @@ class Correction:
                     position in the corrected and in the input clip (MPJPE, global frame).
     joint_error:    (n,) root-mean-square hinge angle difference (rad), corrected vs input.
     root_error:     (n,) mean root position distance (m), corrected vs input.
+    unstable:       (n,) True where the simulation diverged (MuJoCo reset it / MJX produced NaN);
+                    such a clip's frames are not a valid correction. Not seen on the dataset or
+                    the corruptions of ``data.corrupt``; a warning is issued when it happens.
     """
 
     qpos: np.ndarray
     tracking_error: np.ndarray
     joint_error: np.ndarray
     root_error: np.ndarray
+    unstable: np.ndarray
 
 
 def tracking_errors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,8 +344,10 @@ def tracking_errors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def simulate_tracking(ref, *, fps: float = DEFAULT_FPS, strength: float = 1.0, backend: str | None = None,
-                      n_threads: int | None = None) -> np.ndarray:
-    """Simulate the humanoid tracking clips ``ref`` (n, T, 28); returns the simulated qpos (n, T, 28).
+                      n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate the humanoid tracking clips ``ref`` (n, T, 28).
+
+    Returns (qpos (n, T, 28) of the simulation sampled at the frame rate, unstable (n,) bool).
 
     Validates its input (see :func:`check_qpos`). ``strength`` in [0, 1] (see
     :func:`scsc_theory.motion.humanoid.strength_scales`); ``backend`` "rollout" or "mjx" (default:
@@ -356,11 +367,18 @@ def simulate_tracking(ref, *, fps: float = DEFAULT_FPS, strength: float = 1.0, b
     plan = plan_controls(ref, fps)
     T = ref.shape[1]
     if backend == "rollout":
-        out = _run_rollout(model, plan, T, n_threads)
+        out, unstable = _run_rollout(model, plan, T, n_threads)
     else:
-        out = _run_mjx(model, plan, T, round(strength, 12))
+        out, unstable = _run_mjx(model, plan, T, round(strength, 12))
+    if unstable.any():
+        import warnings
+
+        warnings.warn(f"the simulation diverged for {int(unstable.sum())} of {len(unstable)} clips "
+                      f"(first: clip {int(np.argmax(unstable))}); see Correction.unstable", RuntimeWarning, stacklevel=2)
+        out[unstable] = np.where(np.isfinite(out[unstable]), out[unstable], 0.0)
+        out[unstable, :, 3] = np.where(np.linalg.norm(out[unstable, :, 3:7], axis=-1) > 0, out[unstable, :, 3], 1.0)
     out[..., 3:7] = _qnorm(out[..., 3:7])
-    return out
+    return out, unstable
 
 
 def correct(qpos, *, backend: str | None = None, strength: float = 1.0, fps: float = DEFAULT_FPS,
@@ -381,6 +399,6 @@ def correct(qpos, *, backend: str | None = None, strength: float = 1.0, fps: flo
       :class:`Correction` with the corrected qpos and per-clip tracking errors against the input.
     """
     ref = check_qpos(qpos, "qpos")
-    out = simulate_tracking(ref, fps=fps, strength=strength, backend=backend, n_threads=n_threads)
+    out, unstable = simulate_tracking(ref, fps=fps, strength=strength, backend=backend, n_threads=n_threads)
     mpjpe, jerr, rerr = tracking_errors(out, ref)
-    return Correction(qpos=out, tracking_error=mpjpe, joint_error=jerr, root_error=rerr)
+    return Correction(qpos=out, tracking_error=mpjpe, joint_error=jerr, root_error=rerr, unstable=unstable)

@@ -1,0 +1,96 @@
+"""Physics metrics: exact geometry and units on hand-made poses."""
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from scsc_theory._validate import SCSCInputError  # noqa: E402
+from scsc_theory.motion import humanoid, metrics, physics  # noqa: E402
+
+
+def _standing(T=20):
+    q = humanoid.stand_qpos()
+    q[2] -= physics.lowest_point(q[None])[0]
+    return np.tile(q, (1, T, 1))
+
+
+def test_segment_distance_matches_brute_force():
+    rng = np.random.default_rng(0)
+    p1, q1, p2, q2 = (rng.normal(size=(200, 3)) for _ in range(4))
+    q2[:20] = p2[:20]                      # degenerate: point vs segment
+    q1[20:30], q2[20:30] = p1[20:30], p2[20:30]
+    s = np.linspace(0, 1, 401)
+    a = p1[:, None] + (q1 - p1)[:, None] * s[None, :, None]
+    b = p2[:, None] + (q2 - p2)[:, None] * s[None, :, None]
+    brute = np.linalg.norm(a[:, :, None] - b[:, None], axis=-1).min(axis=(1, 2))
+    got = np.asarray(metrics.segment_distance(p1, q1, p2, q2))
+    assert (got <= brute + 1e-6).all()
+    np.testing.assert_allclose(got, brute, atol=5e-3)
+
+
+def test_standing_pose_has_no_violations():
+    v = metrics.physics_violations(_standing())
+    for k, x in v.items():
+        assert x.shape == (1,) and x[0] == pytest.approx(0.0, abs=1e-9), k
+
+
+def test_ground_penetration_and_floating_units():
+    q = _standing()
+    down = q.copy(); down[..., 2] -= 0.05
+    up = q.copy(); up[..., 2] += 0.10
+    v = metrics.physics_violations(np.concatenate([down, up]), tol=0.005)
+    assert v["ground_penetration"][0] == pytest.approx(0.045, abs=1e-6)
+    assert v["floating"][1] == pytest.approx(0.095, abs=1e-6)
+    assert v["ground_penetration"][1] == 0 and v["floating"][0] == 0
+
+
+def test_free_fall_is_not_floating():
+    q = _standing(T=21)
+    t = np.arange(21) / 20.0
+    q[0, :, 2] += 1.0 - 0.5 * 9.81 * t ** 2 * (t <= 0.45) - (1 - 0.5 * 9.81 * 0.45 ** 2) * 0  # falling from 1 m
+    q[0, :, 2] = np.maximum(q[0, :, 2], q[0, 0, 2] - 1.0 + 0.0)
+    v = metrics.physics_violations(q[:, :9])   # frames 0..8: ballistic only
+    assert v["floating"][0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_foot_skating_units():
+    q = _standing(T=21)
+    q[0, :, 0] += np.arange(21) / 20.0 * 1.0          # slide at 1 m/s with feet on the floor
+    v = metrics.physics_violations(q, skate_speed=0.5)
+    assert v["foot_skating"][0] == pytest.approx(0.5, abs=1e-6)
+    assert metrics.physics_violations(q, skate_speed=1.5)["foot_skating"][0] == 0
+
+
+def test_joint_limit_and_self_penetration():
+    q = _standing(T=4)
+    k = 7 + humanoid.JOINT_INDEX["knee_right"]
+    q[0, :, k] = humanoid.info().joint_range[humanoid.JOINT_INDEX["knee_right"], 1] + 0.3
+    v = metrics.physics_violations(q, joint_tol=0.01)
+    assert v["joint_limit"][0] == pytest.approx(0.29, abs=1e-6)
+    from scsc_theory.motion.data import _forearm_pose
+
+    q2 = _standing(T=4)
+    q2[0, :, 7 + 15:7 + 18] = _forearm_pose()
+    assert metrics.physics_violations(q2)["self_penetration"][0] > 0.03
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (np.zeros((2, 10, 27)), "nq = 28"),
+    (np.zeros((10, 28)), "shape"),
+    (np.zeros((2, 1, 28)), "T = 2"),
+    (np.zeros((2, 10, 28), dtype=np.int64), "floating dtype"),
+    ("not an array", "floating dtype|shape"),
+])
+def test_bad_input_is_named(bad, msg):
+    with pytest.raises(SCSCInputError, match=msg):
+        metrics.physics_violations(bad)
+
+
+def test_nan_and_inf_are_named():
+    q = _standing(T=5)
+    q[0, 3, 10] = np.nan
+    with pytest.raises(SCSCInputError, match="NaN or infinite.*clip 0, frame 3"):
+        metrics.physics_violations(q)
+    q[0, 3, 10] = np.inf
+    with pytest.raises(SCSCInputError, match="NaN or infinite"):
+        metrics.physics_violations(q)
