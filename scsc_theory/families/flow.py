@@ -242,7 +242,8 @@ def _star_fit(family: Flow, data_law):
 
 @functools.lru_cache(maxsize=32)
 def _theta_star_cached(family: Flow, data_law):
-    with jax.ensure_compile_time_eval():
+    # always float32 (the loop's precision), whatever the caller's x64 setting, so theta* is one value
+    with jax.ensure_compile_time_eval(), jax.enable_x64(False):
         star, losses = _star_fit(family, data_law)
         xt = data_law.sample(jax.random.PRNGKey(3), 20_000)
         kl = float(jnp.mean(data_law.log_prob(xt) - family.log_prob(star, xt)))

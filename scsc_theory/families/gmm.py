@@ -291,7 +291,8 @@ def _em_until(family: GMM, params, x, max_steps: int, tol: float):
 @functools.lru_cache(maxsize=64)
 def _theta_star_cached(family: GMM, data_law):
     """(theta* as NumPy arrays, report dict); cached per (family, law) because the fit takes a second."""
-    with jax.ensure_compile_time_eval():
+    # always float32 (the loop's precision), whatever the caller's x64 setting, so theta* is one value
+    with jax.ensure_compile_time_eval(), jax.enable_x64(False):
         fit = jax.jit(lambda p, x: _em_until(family, p, x, family.star_steps, 1e-6))
         key = jax.random.PRNGKey(20240207)
         keys = jax.random.split(key, 3)
