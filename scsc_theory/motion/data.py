@@ -376,6 +376,17 @@ def root_features(qpos, fps: float = 20.0):
     return jnp.concatenate([q[..., 2:3], v_loc, dyaw[..., None], six, q[..., 7:]], -1)
 
 
+_JIT = {}
+
+
+def _root_features_jit():
+    if "rf" not in _JIT:
+        import jax
+
+        _JIT["rf"] = jax.jit(root_features)
+    return _JIT["rf"]
+
+
 def features_to_qpos(features, fps: float = 20.0):
     """Pure jnp, exact inverse of :func:`qpos_to_features` for canonical clips.
 
@@ -416,7 +427,7 @@ def qpos_to_features(qpos, contacts=None, fps: float = 20.0) -> np.ndarray:
     q = check_qpos(qpos, "qpos")
     if contacts is None:
         contacts = foot_contacts(q)
-    base = np.asarray(root_features(q, fps))
+    base = np.asarray(_root_features_jit()(q.astype(np.float32), fps))
     return np.concatenate([base, np.asarray(contacts, np.float32)], -1).astype(np.float32)
 
 

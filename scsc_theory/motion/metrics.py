@@ -211,6 +211,37 @@ def foot_contacts(qpos, contact_height: float = 0.05) -> np.ndarray:
     return np.stack([low[..., feet[0]].min(-1), low[..., feet[1]].min(-1)], axis=-1) < contact_height
 
 
+def violations_from_poses(gpos, gaxis, com_z, joints, fps=20.0, tol=0.005, contact_height=0.05,
+                          skate_speed=0.5, joint_tol=0.01, accel_tol=3.0) -> dict:
+    """Pure jnp: the five per-clip violations from geom poses (n, T, G, 3) x2, centre-of-mass
+    height (n, T) and hinge angles (n, T, 21). jit-able; :func:`physics_violations` jits it."""
+    import jax.numpy as jnp
+
+    glow = geom_lowest_z(gpos, gaxis)
+    low = glow.min(axis=-1)
+    feet = humanoid.info().foot_geoms
+    foot_low = jnp.stack([glow[..., feet[0]].min(-1), glow[..., feet[1]].min(-1)], axis=-1)
+    foot_xy = jnp.stack([gpos[..., feet[0], :2].mean(-2), gpos[..., feet[1], :2].mean(-2)], axis=-2)
+    return {
+        "ground_penetration": ground_penetration(low, tol),
+        "floating": floating(low, com_z, fps, tol, accel_tol),
+        "foot_skating": foot_skating(foot_xy, foot_low, fps, contact_height, skate_speed),
+        "self_penetration": jnp.maximum(self_overlap(gpos, gaxis) - tol, 0.0).mean(axis=-1),
+        "joint_limit": joint_limit(joints, tol=joint_tol),
+    }
+
+
+_JIT = {}
+
+
+def _violations_jit():
+    if "v" not in _JIT:
+        import jax
+
+        _JIT["v"] = jax.jit(violations_from_poses)
+    return _JIT["v"]
+
+
 def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 0.005,
                        contact_height: float = 0.05, skate_speed: float = 0.5, joint_tol: float = 0.01,
                        accel_tol: float = 3.0) -> dict:
@@ -245,19 +276,9 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
         if reference.shape != q.shape:
             raise SCSCInputError(f"reference must have the shape of qpos {q.shape} (got {reference.shape})")
     gpos, gaxis, _, com = _kinematics(q)
-    gpos, gaxis, com = jnp.asarray(gpos), jnp.asarray(gaxis), jnp.asarray(com)
-    glow = geom_lowest_z(gpos, gaxis)
-    low = glow.min(axis=-1)
-    feet = humanoid.info().foot_geoms
-    foot_low = jnp.stack([glow[..., feet[0]].min(-1), glow[..., feet[1]].min(-1)], axis=-1)
-    foot_xy = jnp.stack([gpos[..., feet[0], :2].mean(-2), gpos[..., feet[1], :2].mean(-2)], axis=-2)
-    out = {
-        "ground_penetration": ground_penetration(low, tol),
-        "floating": floating(low, com[..., 2], fps, tol, accel_tol),
-        "foot_skating": foot_skating(foot_xy, foot_low, fps, contact_height, skate_speed),
-        "self_penetration": jnp.maximum(self_overlap(gpos, gaxis) - tol, 0.0).mean(axis=-1),
-        "joint_limit": joint_limit(jnp.asarray(q[..., 7:]), tol=joint_tol),
-    }
+    out = _violations_jit()(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
+                            jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[..., 7:], jnp.float32),
+                            fps, tol, contact_height, skate_speed, joint_tol, accel_tol)
     out = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
     if reference is not None:
         out["tracking_error"] = tracking_errors(q, reference)[0]
