@@ -1008,3 +1008,98 @@ def loop_distances(result, family, data_law, parametrization=None) -> np.ndarray
         f = jax.vmap(jax.vmap(lambda p: jnp.linalg.norm(par.to_vec(p) - tsv)))
         th = jax.tree_util.tree_map(jnp.asarray, result.thetas)
         return np.asarray(f(th))
+
+
+# ----------------------------------------------------------------------------------------------
+# bound-satisfaction experiments (Theorem 4.3 against finite-sample loops)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BoundExperiment:
+    """Finite-sample loops started at distance d0 from theta*, against Theorem 4.3's bound."""
+
+    check: BoundCheck
+    c: CEstimate
+    bound: np.ndarray
+    dists: np.ndarray
+    lam: float
+    gamma: float
+    C: float
+    rho: float
+    q: float
+    c_used: float
+    d0: float
+    parametrization: str
+
+    def summary(self) -> str:
+        return (f"lam={self.lam:.4g}, gamma={self.gamma:.4g}: c={self.c_used:.4g}, q={self.q:.4g}; "
+                + self.check.summary())
+
+
+def bound_experiment(family, data_law, *, lam: float, gamma: float, C: float, n: int = 200, generations: int = 20,
+                     seeds: int = 64, delta: float = 0.05, d0: float = 0.1, c_scale: float = 1.0,
+                     correction_power: int = 1, c_draws: int = 2000, c_seed: int = 10_000, seed0: int = 0,
+                     parametrization=None, anchor_lam: Optional[float] = None, direction=None) -> BoundExperiment:
+    """Run ``seeds`` independent finite-sample loops (loop engine, ideal corrector, fixed lambda) from
+    theta_0 = theta* + d0 u_s (random unit directions u_s in the chart) and check that they stay within
+
+        B(t) = c sum_{i<=t} q^i + q^t d0,   q = rho(lambda) / (1+gamma)^correction_power,
+
+    for a fraction >= (1 - delta)^t of seeds, with c = c_scale x the (1 - delta) quantile of
+    ||G^n - G|| estimated by :func:`estimate_c` on *other* seeds (``c_seed``). ``correction_power=1``
+    and ``c_scale=1`` are the theorem; ``c_scale < 1`` (c too small) or ``correction_power=2`` (the
+    1/(1+gamma) factor applied twice) are deliberately wrong bounds that the check must reject.
+    ``anchor_lam`` adds one extra (discarded) config so that the compiled loop's synthetic buffer
+    has a fixed size across calls with different lambdas (no recompilation). ``direction`` (a vector
+    in the chart) replaces the random start directions by one fixed direction for every seed.
+    """
+    from .loop import run_loop
+
+    lam = check_nonneg("lam", lam)
+    gamma = check_nonneg("gamma", gamma)
+    delta = check_open_unit("delta", delta)
+    seeds = check_int("seeds", seeds, 2)
+    generations = check_int("generations", generations, 1)
+    d0 = check_nonneg("d0", d0)
+    check_positive("c_scale", c_scale)
+    correction_power = check_int("correction_power", correction_power, 1)
+    if not is_admissible(lam, C, gamma):
+        raise SCSCInputError(
+            f"lam={lam:g} is outside Theorem 4.3's admissible region for gamma={gamma:g} "
+            f"(lambda_max = {lambda_max(C, gamma):.6g} with C = {C:.6g})"
+        )
+    with jax.enable_x64(True):
+        par = get_parametrization(family, data_law, parametrization)
+        tsv = np.asarray(par.to_vec(family.theta_star(data_law)), np.float64)
+        rng = np.random.default_rng(seed0 + 7919)
+        if direction is None:
+            u = rng.standard_normal((seeds, tsv.shape[0]))
+        else:
+            u = np.broadcast_to(np.asarray(direction, np.float64), (seeds, tsv.shape[0])).copy()
+            if not np.linalg.norm(u[0]) > 0:
+                raise SCSCInputError("direction must be a non-zero vector in the chart")
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        th0 = tsv[None, :] + d0 * u
+        lams = np.full(seeds, lam)
+        gams = np.full(seeds, gamma)
+        sds = seed0 + np.arange(seeds)
+        if anchor_lam is not None:
+            th0 = np.concatenate([th0, tsv[None]])
+            lams = np.append(lams, check_nonneg("anchor_lam", anchor_lam))
+            gams = np.append(gams, gamma)
+            sds = np.append(sds, seed0 + seeds)
+        theta0 = jax.vmap(par.from_vec)(jnp.asarray(th0))
+        res = run_loop(family, data_law, lam=lams, gamma=gams, seed=sds, n=n, generations=generations,
+                       mode="fixed", sampling="finite", corrector="ideal", theta0=theta0)
+        dists = loop_distances(res, family, data_law, par)[:seeds]
+        ce = estimate_c(family, data_law, lam=lam, gamma=gamma, n=n, delta=delta, n_draws=c_draws,
+                        radius=max(d0, 0.05), seed=c_seed, parametrization=par)
+    r = rho(lam, C)
+    rho_arg = r / (1.0 + gamma) ** (correction_power - 1)
+    c_used = ce.c * c_scale
+    bound = theorem_bound(c_used, rho_arg, gamma, generations, d0)
+    return BoundExperiment(
+        check=check_bound_satisfaction(dists, bound, delta), c=ce, bound=bound, dists=dists, lam=lam, gamma=gamma,
+        C=C, rho=r, q=rho_arg / (1.0 + gamma), c_used=c_used, d0=d0, parametrization=par.name,
+    )
