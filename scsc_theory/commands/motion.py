@@ -145,8 +145,63 @@ def run_render(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------
+# loop (the self-consuming diffusion loop; implementation in scsc_theory/motion/loop.py)
+# ----------------------------------------------------------------------------------------------
+
+def add_loop(msub) -> None:
+    p = msub.add_parser("loop", help="the paper's motion diffusion self-consuming loop (arms x seeds x generations)")
+    p.add_argument("--n", type=int, default=64, help="real training clips (paper: 64, 128, 256; default 64)")
+    p.add_argument("--lam", type=float, default=1.0, help="synthetic augmentation ratio lambda (default 1.0)")
+    p.add_argument("--arms", default="baseline,selfconsume,selfcorrect,ideal",
+                   help="comma list of baseline, selfconsume, selfcorrect, ideal (default: all four)")
+    p.add_argument("--generations", type=int, default=50, help="generations after generation 0 (paper 50)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (default 3)")
+    p.add_argument("--preset", default="cpu", choices=("cpu", "paper", "tiny"),
+                   help="cpu: laptop-size (reduced; stated on the figures), paper: MDM schedule (GPU), tiny: tests")
+    p.add_argument("--gamma", type=float, default=1.0, help="idealized arm: replace a sample by a true clip w.p. gamma/(1+gamma)")
+    p.add_argument("--backend", default="rollout", choices=("rollout", "mjx"), help="physics corrector backend")
+    p.add_argument("--strength", type=float, default=0.5, help="physics corrector strength in [0, 1] (default 0.5)")
+    p.add_argument("--steps-per-gen", type=int, default=None, help="override the preset's fine-tuning steps K")
+    p.add_argument("--gen0-steps", type=int, default=None, help="override the preset's generation-0 steps")
+    p.add_argument("--out", default="runs/motion_loop", help="output folder; re-running resumes (default runs/motion_loop)")
+    p.add_argument("--figures", default=None, help="folder for the figures (default: --out)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    p.set_defaults(func=run_loop)
+
+
+def run_loop(args) -> int:
+    from .._validate import SCSCInputError, check_int
+    from ..motion.loop import MotionLoopSettings, format_table, run_motion_loop
+
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    seeds = check_int("--seeds", args.seeds, 1)
+    try:
+        settings = MotionLoopSettings(n=args.n, lam=args.lam, arms=arms, generations=args.generations,
+                                      seeds=tuple(range(seeds)), preset=args.preset, gamma=args.gamma,
+                                      backend=args.backend, strength=args.strength, steps_per_gen=args.steps_per_gen,
+                                      gen0_steps=args.gen0_steps).validate()
+    except SCSCInputError as err:
+        raise SCSCInputError(str(err).replace("lam ", "--lam ", 1)) from None
+    info = run_motion_loop(settings, args.out, progress=not args.no_progress, figure_dir=args.figures)
+    print(info["reductions"])
+    print(format_table(info["summary"]))
+    for f in info["files"]:
+        print(f"wrote {f}")
+    return 0
+
+
+def quick_loop(out_dir: Path) -> list[Path]:
+    """Tiny motion diffusion loop: n = 32, lambda = 1, 3 generations, 1 seed, all four arms."""
+    from ..motion.loop import MotionLoopSettings, run_motion_loop
+
+    s = MotionLoopSettings(n=32, lam=1.0, generations=3, seeds=(0,), preset="tiny", n_eval_train=256, n_ref=256)
+    info = run_motion_loop(s, Path(out_dir), progress=False)
+    return [Path(f) for f in info["files"]]
+
+
 #: Nested sub-commands of ``scsc motion``; append ``add_<name>`` functions to extend it.
-SUBCOMMANDS = [add_data, add_correct, add_render]
+SUBCOMMANDS = [add_data, add_correct, add_render, add_loop]
 
 
 def register(sub) -> None:
@@ -178,4 +233,4 @@ def quick(out_dir: Path) -> list[Path]:
     files = [write_json(out_dir / "motion_quick.json", report),
              write_npz(out_dir / "motion_quick_clips.npz", clean=q, corrupted=corrupted, corrected=c.qpos)]
     fig_files = render.render_clip(corrupted[4], out_dir, corrected=c.qpos[4], name="joint_noise_before_after")
-    return files + fig_files
+    return files + fig_files + quick_loop(out_dir / "loop")

@@ -60,7 +60,7 @@ class MotionLoopSettings:
     preset: str = "cpu"
     gamma: float = 1.0
     backend: str = "rollout"  # physics corrector backend
-    strength: float = 1.0  # physics corrector strength
+    strength: float = 0.5  # physics corrector strength (0.5: near-identity on true clips, see report)
     n_eval_train: int = 512  # held-out true clips the evaluator is trained on
     n_ref: int = 512  # held-out true clips whose features are FID's reference
     steps_per_gen: int | None = None  # override the preset's K
@@ -360,57 +360,38 @@ def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> l
     return [p]
 
 
-def plot_clip_strip(loop: SelfConsumingLoop, ctx: MotionContext, out: Path, path, per_arm: int = 4,
-                    frames: Sequence[int] | None = None) -> list[Path]:
-    """Stick figures (side view, x-z) of the first ``per_arm`` stored samples of each arm at the
-    last generation (seed = first seed), with a true clip row for reference."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_clip_strip(loop: SelfConsumingLoop, ctx: MotionContext, out: Path, path, per_arm: int = 2) -> list[Path]:
+    """Stick-figure strip (:func:`scsc_theory.motion.render.strip`): ``per_arm`` sampled clips of
+    each arm's model at its last generation (first seed), below true clips of the same actions."""
     from ..diffusion import checkpoint
-    from .metrics import body_positions
+    from . import render
 
     cfg = loop.cfg
     s = cfg.seeds[0]
     template = {"state": loop.init_fn(jax.random.PRNGKey(0)),
                 "raw": jnp.zeros((cfg.num_samples, ctx.n_frames, ctx.n_feats), jnp.float32)}
-    rows_q, names = [], []
-    ref = ctx.ref_ds
-    true_q = np.asarray(ref.qpos[:per_arm], np.float64)
-    rows_q.append(true_q)
-    names.append("true clips")
-    labels = None
+    _, y_real = loop.real_fn(s)
+    clips, names = [], []
     for a in cfg.arms:
         p = loop._ckpt(out, s, a)
         if not checkpoint.exists(p):
             continue
         tree, meta = checkpoint.load(p, template)
-        rows_q.append(ctx.to_qpos(np.asarray(tree["raw"][:per_arm])))
-        names.append(f"{a} (gen {meta['generation']})")
-    T = ctx.n_frames
-    frames = list(frames) if frames is not None else list(np.linspace(0, T - 1, 6).astype(int))
-    fig, axes = plt.subplots(len(rows_q), per_arm, figsize=(3.2 * per_arm, 2.3 * len(rows_q)), squeeze=False)
-    for i, (q, name) in enumerate(zip(rows_q, names)):
-        pos = body_positions(q)  # (n, T, nbody, 3)
-        for j in range(per_arm):
-            ax = axes[i, j]
-            if j >= pos.shape[0]:
-                ax.axis("off")
-                continue
-            for k, f in enumerate(frames):
-                P = pos[j, f]
-                ax.scatter(P[:, 0], P[:, 2], s=4, color=plt.cm.viridis(k / max(1, len(frames) - 1)))
-            ax.axhline(0.0, color="k", lw=0.8)
-            ax.set_aspect("equal", adjustable="datalim")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(name, fontsize=8)
-    fig.suptitle("Sampled clips at the last generation (side view x-z, body positions at 6 frames, "
-                 "colour = time; black line = floor)", fontsize=9)
-    fig.tight_layout()
+        g = int(meta["generation"])
+        labels = loop._labels_for(y_real, s, g + 1)  # the labels these samples were drawn for
+        q = ctx.to_qpos(np.asarray(tree["raw"][:per_arm]))
+        if not clips:
+            true_q = ctx.ref_ds.sample_clips(np.asarray(labels[:per_arm]), 12345)
+            for k in range(per_arm):
+                clips.append(true_q[k])
+                names.append(f"true\n{ctx.label_names[labels[k]]}")
+        for k in range(per_arm):
+            clips.append(q[k])
+            names.append(f"{a} g{g}\n{ctx.label_names[labels[k]]}")
+    fig = render.strip(clips, names, n_frames=8,
+                       title=f"Samples at the last generation, seed {s} (top: true clips of the same actions)")
     p = save_figure(fig, path)
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
     return [p]
