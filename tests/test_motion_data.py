@@ -8,8 +8,7 @@ from scsc_theory._validate import SCSCInputError  # noqa: E402
 from scsc_theory.motion import data, humanoid, metrics  # noqa: E402
 
 #: Stated validity thresholds for dataset clips (per clip, PhysDiff-style definitions in metrics).
-VALID = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
-         "joint_limit": 0.01, "foot_skating": 0.15}
+VALID = data.VALIDITY_THRESHOLDS
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,10 @@ So every clip obeys the simulator's physics: ground contact, joint limits, no in
 body parts, bounded torques. The residual root force used for tracking (bounded, below body weight,
 as in residual force control) is the only non-physical help; it is the same helper the corrector uses.
 
+Validity is also checked: a clip whose simulation misses :data:`VALIDITY_THRESHOLDS` (for example
+a kick that ends in a stumble with sliding feet) is redrawn with new style parameters and the same
+label, so every clip meets the stated thresholds.
+
 Per-clip variety: speed / period, amplitude, phase, start time, left/right or direction where it
 applies, torso lean, and smooth per-joint style noise.
 
@@ -261,8 +265,9 @@ def targets(labels, params: list, T: int, fps: float) -> np.ndarray:
 # seeds, labels, sampling
 # ----------------------------------------------------------------------------------------------
 
-def _clip_rng(seed: int, stream: int, i: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream), int(i), 7]))
+def _clip_rng(seed: int, stream: int, i: int, attempt: int = 0) -> np.random.Generator:
+    key = [int(seed), int(stream), int(i), 7] + ([int(attempt)] if attempt else [])
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def _labels_for(n: int, seed: int, stream: int) -> np.ndarray:
@@ -285,15 +290,52 @@ def _check_T_fps(T, fps):
     return T, fps
 
 
-def _simulate(labels, seed, stream, T, fps, n_threads=None, index_offset=0):
+#: Every clip of the dataset satisfies these bounds on the per-clip metrics of
+#: :func:`scsc_theory.motion.metrics.physics_violations` (default thresholds there): metres for
+#: penetration / floating / self-penetration, m/s for skating, rad for joint limits.
+VALIDITY_THRESHOLDS = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
+                       "joint_limit": 0.01, "foot_skating": 0.15}
+#: A clip whose simulation misses a threshold is redrawn (new style parameters, same label) up to
+#: this many times; the rare clip that still misses keeps its least-violating draw.
+MAX_ATTEMPTS = 6
+
+
+def _invalid(q, fps):
+    from .metrics import physics_violations
+
+    v = physics_violations(q, fps=fps)
+    score = sum(np.maximum(v[k] / thr - 1.0, 0.0) for k, thr in VALIDITY_THRESHOLDS.items())
+    return score > 0, score
+
+
+def _simulate(labels, seed, stream, T, fps, n_threads=None):
+    """Simulate the tracking of procedural targets; redraw clips that miss VALIDITY_THRESHOLDS."""
     from .physics import simulate_tracking
 
-    params = [_clip_params(_clip_rng(seed, stream, index_offset + i), int(l)) for i, l in enumerate(labels)]
-    tgt = targets(labels, params, T, fps)
-    q, unstable = simulate_tracking(tgt, fps=fps, strength=DATASET_STRENGTH, backend="rollout", n_threads=n_threads)
-    if unstable.any():  # pragma: no cover - would be a generator bug
-        raise RuntimeError(f"dataset simulation diverged for clips {np.flatnonzero(unstable)[:10].tolist()}")
-    return canonicalize(q), tgt
+    labels = np.asarray(labels)
+
+    def run(idx, attempt):
+        params = [_clip_params(_clip_rng(seed, stream, i, attempt), int(labels[i])) for i in idx]
+        tgt = targets(labels[idx], params, T, fps)
+        q, unstable = simulate_tracking(tgt, fps=fps, strength=DATASET_STRENGTH, backend="rollout", n_threads=n_threads)
+        if unstable.any():  # pragma: no cover - would be a generator bug
+            raise RuntimeError(f"dataset simulation diverged for clips {np.asarray(idx)[unstable][:10].tolist()}")
+        return canonicalize(q), tgt
+
+    idx = np.arange(len(labels))
+    q, tgt = run(idx, 0)
+    bad, score = _invalid(q, fps)
+    for attempt in range(1, MAX_ATTEMPTS):
+        redo = np.flatnonzero(bad)
+        if redo.size == 0:
+            break
+        q2, t2 = run(redo, attempt)
+        bad2, score2 = _invalid(q2, fps)
+        better = score2 < score[redo]
+        q[redo[better]], tgt[redo[better]] = q2[better], t2[better]
+        score[redo[better]] = score2[better]
+        bad[redo] = np.where(better, bad2, bad[redo])
+    return q, tgt
 
 
 def sample_clips(labels, seed: int, *, T: int = 60, fps: float = 20.0, n_threads: int | None = None) -> np.ndarray:

@@ -244,7 +244,7 @@ def _violations_jit():
 
 def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 0.005,
                        contact_height: float = 0.05, skate_speed: float = 0.5, joint_tol: float = 0.01,
-                       accel_tol: float = 3.0) -> dict:
+                       accel_tol: float = 3.0, chunk: int = 256) -> dict:
     """Per-clip physics violations of clips ``qpos`` (n, T, 28); see the module docstring.
 
     Args:
@@ -256,6 +256,7 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
       skate_speed: foot skating threshold (m/s), default 0.5.
       joint_tol: joint limit tolerance (rad), default 0.01.
       accel_tol: free-fall slack for ``floating`` (m/s^2), default 3.
+      chunk: clips per forward-kinematics / jit batch (memory bound only; default 256).
 
     Returns:
       dict of NumPy arrays of shape (n,): ground_penetration, floating, foot_skating,
@@ -275,11 +276,13 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
         reference = check_qpos(reference, "reference")
         if reference.shape != q.shape:
             raise SCSCInputError(f"reference must have the shape of qpos {q.shape} (got {reference.shape})")
-    gpos, gaxis, _, com = _kinematics(q)
-    out = _violations_jit()(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
-                            jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[..., 7:], jnp.float32),
-                            fps, tol, contact_height, skate_speed, joint_tol, accel_tol)
-    out = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+    parts = []
+    for s in range(0, q.shape[0], chunk):   # bounded memory for large datasets
+        gpos, gaxis, _, com = _kinematics(q[s:s + chunk])
+        parts.append(_violations_jit()(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
+                                       jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[s:s + chunk, :, 7:], jnp.float32),
+                                       fps, tol, contact_height, skate_speed, joint_tol, accel_tol))
+    out = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
     if reference is not None:
         out["tracking_error"] = tracking_errors(q, reference)[0]
     return out

@@ -1,0 +1,145 @@
+"""The motion diffusion self-consuming loop (scsc_theory.motion.loop): wiring with the real motion
+world, the evaluator's sanity, the CLI's validation and an end-to-end resume on the tiny preset."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from scsc_theory._validate import SCSCInputError
+from scsc_theory.diffusion import read_metrics_csv
+from scsc_theory.diffusion.loop import training_set
+from scsc_theory.motion.loop import (DATA_SEED_OFFSET, MotionLoopSettings, build, run_motion_loop, world_clips)
+from scsc_theory.motion.model import GeometricLoss, MotionDenoiser, PRESETS, get_preset
+
+SMALL = dict(n=16, lam=1.0, generations=2, seeds=(0,), preset="tiny", n_eval_train=128, n_ref=128,
+             gen0_steps=20, steps_per_gen=4)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("evcache")
+    return build(MotionLoopSettings(**SMALL, arms=("baseline", "selfconsume", "selfcorrect", "ideal")), cache_dir=cache)
+
+
+def test_settings_validation_names_the_parameter():
+    with pytest.raises(SCSCInputError, match="preset"):
+        MotionLoopSettings(preset="huge").validate()
+    with pytest.raises(SCSCInputError, match="arms"):
+        MotionLoopSettings(arms=("selfconsume", "nope")).validate()
+    with pytest.raises(SCSCInputError, match="strength"):
+        MotionLoopSettings(strength=2.0).validate()
+    with pytest.raises(SCSCInputError, match="lam"):
+        MotionLoopSettings(lam=-1.0).validate()
+    with pytest.raises(SCSCInputError, match="generations"):
+        MotionLoopSettings(generations=-1).validate()
+
+
+def test_presets_state_reductions():
+    assert PRESETS["paper"].diffusion_steps == 1000 and PRESETS["paper"].sample_steps == 1000
+    assert PRESETS["paper"].steps_per_gen == 1000 and PRESETS["paper"].gen0_steps == 5000
+    assert PRESETS["paper"].batch_size == 64 and PRESETS["paper"].lr == 1e-4
+    text = get_preset("cpu").reductions()
+    assert "reduced" in text and "fine-tuning steps per generation" in text
+
+
+def test_denoiser_shapes_and_geometric_loss():
+    m = MotionDenoiser(60, 33, 9, d_model=32, layers=1, heads=2, ff=64, patch=5, key=jax.random.PRNGKey(0))
+    out = m(np.zeros((60, 33), np.float32), 10, 9)
+    assert out.shape == (60, 33)
+    with pytest.raises(SCSCInputError, match="patch"):
+        MotionDenoiser(60, 33, 9, patch=7, key=jax.random.PRNGKey(0))
+    x = np.random.default_rng(0).normal(size=(60, 33)).astype(np.float32)
+    gl = GeometricLoss(w_vel=1.0, w_foot=1.0, foot_idx=(31, 32))
+    assert float(gl(x, x)) < 1e-6 + float(gl(x, x))  # finite
+    assert float(GeometricLoss(w_vel=1.0)(x, x)) == 0.0
+    assert float(GeometricLoss(w_vel=1.0)(x + np.arange(60)[:, None], x)) > 0.5
+
+
+def test_fid_true_vs_true_near_zero_noise_large(built):
+    ctx, loop = built
+    x_train, _ = loop.real_fn(0)
+    xt, _, _ = world_clips(64, 99, "test")
+    ev = ctx.evaluator
+    fid_true = ev.fid(ctx.norm.fwd(xt))
+    fid_train = ev.fid(x_train)
+    fid_noise = ev.fid(np.random.default_rng(0).normal(size=(64,) + x_train.shape[1:]))
+    assert fid_true < 0.05 * fid_noise and fid_train < 0.1 * fid_noise
+    assert fid_true < 1.5 and fid_noise > 10
+
+
+def test_selfcorrect_trains_on_corrected_clips_selfconsume_on_raw(built):
+    """The motion world's physics corrector is what selfcorrect trains on; selfconsume gets the raw clips."""
+    from scsc_theory.motion import metrics
+
+    ctx, loop = built
+    cfg = loop.cfg
+    x_real, y_real = loop.real_fn(0)
+    rng = np.random.default_rng(1)
+    raw = x_real + 0.8 * rng.normal(size=x_real.shape).astype(np.float32)  # "samples" with artefacts
+    lab = y_real
+    xs, _ = training_set("selfconsume", cfg, x_real, y_real, raw, lab, loop.correct_fn, loop.ideal_fn, 1, 0)
+    xc, _ = training_set("selfcorrect", cfg, x_real, y_real, raw, lab, loop.correct_fn, loop.ideal_fn, 1, 0)
+    xb, _ = training_set("baseline", cfg, x_real, y_real, raw, lab, loop.correct_fn, loop.ideal_fn, 1, 0)
+    n, m = cfg.n, cfg.m
+    assert xb.shape[0] == n and xs.shape[0] == xc.shape[0] == n + m
+    np.testing.assert_array_equal(np.asarray(xs[n:]), raw[:m])
+    assert not np.allclose(np.asarray(xc[n:]), raw[:m])
+    v_raw = metrics.summarize(metrics.physics_violations(ctx.to_qpos(raw[:m]), fps=ctx.fps))
+    v_cor = metrics.summarize(metrics.physics_violations(ctx.to_qpos(np.asarray(xc[n:])), fps=ctx.fps))
+    bad = lambda v: v["ground_penetration"] + v["floating"] + v["joint_limit"] + v["foot_skating"]
+    assert bad(v_cor) < 0.5 * bad(v_raw)
+
+
+def test_ideal_fn_gives_true_clips(built):
+    ctx, loop = built
+    lab = np.array([0, 1, 2, 3] * 8)
+    fresh = loop.ideal_fn(lab, jax.random.PRNGKey(0))
+    assert fresh.shape == (32, ctx.n_frames, ctx.n_feats)
+    assert ctx.evaluator.accuracy(fresh, lab) > 0.8
+
+
+def test_tiny_loop_end_to_end_and_resume_identical(tmp_path):
+    s = MotionLoopSettings(**SMALL, arms=("baseline", "selfconsume", "selfcorrect"))
+    cache = tmp_path / "cache"
+    a = run_motion_loop(s, tmp_path / "a", progress=False, figures=False, cache_dir=cache)
+    run_motion_loop(s, tmp_path / "b", progress=False, figures=False, cache_dir=cache, stop_after=2)
+    part = read_metrics_csv(tmp_path / "b" / "metrics.csv")
+    assert {r["generation"] for r in part} == {0, 1}
+    run_motion_loop(s, tmp_path / "b", progress=False, figures=False, cache_dir=cache)
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+    rows = read_metrics_csv(tmp_path / "a" / "metrics.csv")
+    mets = {r["metric"] for r in rows}
+    assert {"fid", "diversity", "multimodality", "accuracy", "ground_penetration", "physics_violation"} <= mets
+    assert len(rows) == 3 * 3 * len(mets)
+    assert a["synthetic_per_generation"] == 16
+
+
+@pytest.mark.slow
+def test_quick_cli_survives_sigkill_and_resumes_identically(tmp_path):
+    """`scsc motion loop` killed with SIGKILL mid-run, then re-run: metrics identical to an uninterrupted run."""
+    env = dict(os.environ, SCSC_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "scsc_theory.cli", "motion", "loop", "--n", "16", "--generations", "3", "--seeds", "1",
+           "--preset", "tiny", "--arms", "selfconsume,selfcorrect", "--no-progress"]
+    subprocess.run(cmd + ["--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
+    p = subprocess.Popen(cmd + ["--out", str(tmp_path / "b")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / "b" / "ckpt" / "seed0_selfconsume.npz"
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        if ck.exists():
+            z = np.load(ck)
+            import json
+            if json.loads(str(z["__meta__"]))["generation"] >= 1:
+                break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    subprocess.run(cmd + ["--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
