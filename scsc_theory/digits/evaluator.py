@@ -1,0 +1,143 @@
+"""A small digit classifier, trained ONCE on the real training digits, whose features score samples.
+
+Network (an MLP on the 64 pixels; the digits are small enough):
+
+    f(x) = tanh(W_2 GELU(W_1 vec(x) + b_1) + b_2)   (feature, ``feat_dim`` = 32)
+    logits = W_3 f(x) + b_3
+
+trained with AdamW on cross-entropy, pixel-noise augmentation (sigma 0.1), fixed seed. The same
+weights serve every arm, lambda and seed.
+
+Metrics of a batch of generated images with conditioning labels (each generation of the loop):
+
+* ``fid``: Frechet distance between the Gaussian fits of the sample features and of the features of
+  the held-out ``ref`` images (:func:`scsc_theory.diffusion.fid.frechet_distance`);
+* ``accuracy``: fraction of samples the classifier assigns to their conditioning label;
+* ``diversity``: mean feature distance between random pairs of samples (Guo et al. 2020);
+* ``multimodality``: the same within each class, averaged over classes (per-class diversity).
+
+Reference values for real data (``real_reference``): the classifier's held-out accuracy and the FID
+of the real training images against ``ref`` (the floor a perfect generator would reach at that
+sample size).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..diffusion.fid import diversity, frechet_distance, gaussian_stats, multimodality
+from .data import IMAGE_SHAPE, NUM_CLASSES, check_images
+
+
+class DigitClassifier(eqx.Module):
+    l1: eqx.nn.Linear
+    l2: eqx.nn.Linear
+    head: eqx.nn.Linear
+
+    def __init__(self, hidden: int = 128, feat_dim: int = 32, num_classes: int = NUM_CLASSES, *, key):
+        k = jax.random.split(key, 3)
+        d = int(np.prod(IMAGE_SHAPE))
+        self.l1 = eqx.nn.Linear(d, hidden, key=k[0])
+        self.l2 = eqx.nn.Linear(hidden, feat_dim, key=k[1])
+        self.head = eqx.nn.Linear(feat_dim, num_classes, key=k[2])
+
+    def features(self, x):
+        return jnp.tanh(self.l2(jax.nn.gelu(self.l1(jnp.ravel(x)))))
+
+    def __call__(self, x):
+        return self.head(self.features(x))
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    hidden: int = 128
+    feat_dim: int = 32
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    noise_aug: float = 0.1
+    seed: int = 0
+
+
+@eqx.filter_jit
+def _train(model, x, y, cfg: ClassifierConfig):
+    opt = optax.adamw(cfg.lr, weight_decay=cfg.weight_decay)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    key = jax.random.PRNGKey(cfg.seed + 1)
+
+    def loss_fn(p, xb, yb):
+        logits = jax.vmap(eqx.combine(p, static))(xb)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
+
+    def body(carry, i):
+        p, s = carry
+        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
+        idx = jax.random.randint(k1, (cfg.batch_size,), 0, x.shape[0])
+        xb = x[idx] + cfg.noise_aug * jax.random.normal(k2, x[idx].shape)
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, y[idx])
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), loss
+
+    (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(cfg.steps))
+    return eqx.combine(params, static), losses
+
+
+@eqx.filter_jit
+def _forward(model, x):
+    f = jax.vmap(model.features)(x)
+    return f, jax.vmap(model.head)(f)
+
+
+class DigitsEvaluator:
+    """Classifier + reference feature statistics of the held-out ``ref`` images."""
+
+    def __init__(self, classifier: DigitClassifier, ref_x, ref_y):
+        self.classifier = classifier
+        ref_x, ref_y = check_images("ref_x", ref_x, ref_y)
+        f, _ = self._fwd(ref_x)
+        self.ref_mu, self.ref_cov = gaussian_stats(f)
+        self.ref_y = ref_y
+
+    @classmethod
+    def train(cls, x_train, y_train, ref_x, ref_y, cfg: ClassifierConfig = ClassifierConfig()) -> "DigitsEvaluator":
+        x_train, y_train = check_images("x_train", x_train, y_train)
+        model = DigitClassifier(cfg.hidden, cfg.feat_dim, key=jax.random.PRNGKey(cfg.seed))
+        model, _ = _train(model, jnp.asarray(x_train), jnp.asarray(y_train), cfg)
+        return cls(model, ref_x, ref_y)
+
+    def _fwd(self, x):
+        f, lg = _forward(self.classifier, jnp.asarray(x, jnp.float32))
+        return np.asarray(f, np.float64), np.asarray(lg)
+
+    def features(self, x) -> np.ndarray:
+        return self._fwd(x)[0]
+
+    def accuracy(self, x, y) -> float:
+        return float(np.mean(np.argmax(self._fwd(x)[1], axis=1) == np.asarray(y)))
+
+    def fid(self, x) -> float:
+        return frechet_distance(*gaussian_stats(self.features(x)), self.ref_mu, self.ref_cov)
+
+    def metrics(self, x, y, seed: int = 0) -> dict:
+        x = np.asarray(x, np.float32)
+        if x.ndim != 3 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+            raise ValueError(f"samples must have shape (n, 8, 8); got {x.shape}")
+        f, lg = self._fwd(x)
+        return {
+            "fid": frechet_distance(*gaussian_stats(f), self.ref_mu, self.ref_cov),
+            "accuracy": float(np.mean(np.argmax(lg, axis=1) == np.asarray(y))),
+            "diversity": diversity(f, seed=seed),
+            "multimodality": multimodality(f, y, seed=seed),
+        }
+
+    def real_reference(self, x_real, y_real, x_heldout, y_heldout) -> dict:
+        """Metrics of REAL images: the classifier's held-out accuracy, FID(train real vs ref) etc."""
+        m = self.metrics(x_real, y_real)
+        return {"fid_real_train_vs_ref": m["fid"], "diversity_real_train": m["diversity"],
+                "accuracy_real_train": m["accuracy"], "accuracy_real_heldout": self.accuracy(x_heldout, y_heldout)}
