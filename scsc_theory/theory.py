@@ -135,48 +135,65 @@ class BoundCheck:
     """Outcome of :func:`check_bound_satisfaction`.
 
     ``fraction[s]``: fraction of seeds with ||theta_u - theta*|| <= B(u) for every u <= s;
-    ``required[s]`` = (1 - delta)^s; ``satisfied`` iff fraction >= required for every s.
+    ``required[s]`` = (1 - delta)^s; ``p_value[s]``: one-sided binomial p-value of the observed count
+    under the hypothesis P(within up to s) = required[s]. ``satisfied`` iff no s rejects at level
+    ``alpha`` (Bonferroni over s); ``strict`` iff fraction >= required for every s (no allowance for
+    the sampling error of a finite number of seeds).
     """
 
     fraction: np.ndarray
     required: np.ndarray
+    p_value: np.ndarray
     satisfied: bool
+    strict: bool
     worst_margin: float
     first_violation: Optional[int]
     n_seeds: int
     delta: float
+    alpha: float
 
     def summary(self) -> str:
         f = self.fraction[-1]
         r = self.required[-1]
         verdict = "holds" if self.satisfied else f"VIOLATED (first at t={self.first_violation})"
         return (f"{f:.3f} of {self.n_seeds} seeds within the bound up to t={len(self.fraction) - 1} "
-                f"(need >= (1-delta)^t = {r:.3f}); {verdict}")
+                f"(need >= (1-delta)^t = {r:.3f}; min binomial p-value {self.p_value.min():.2g}); {verdict}")
 
 
-def check_bound_satisfaction(dists, bound, delta: float) -> BoundCheck:
+def check_bound_satisfaction(dists, bound, delta: float, alpha: float = 1e-3) -> BoundCheck:
     """Do trajectories stay within Theorem 4.3's bound with probability >= (1 - delta)^t?
 
     ``dists``: (S, T+1) distances ||theta_t - theta*|| of S independent seeds (non-finite counts as
-    a violation); ``bound``: (T+1,) the bound curve B(t). For every t the fraction of seeds whose
-    whole trajectory up to t lies within the bound must be >= (1 - delta)^t.
+    a violation); ``bound``: (T+1,) the bound curve B(t). For every t, the number of seeds whose
+    whole trajectory up to t lies within the bound is compared with Binomial(S, (1 - delta)^t): the
+    claim is rejected (a violation) when its one-sided p-value is below alpha / (T + 1). The theorem's
+    c is by construction the (1 - delta) quantile of the one-step error, so at t = 1 the probability is
+    exactly 1 - delta up to estimation error, and a raw "fraction >= (1 - delta)^t" test (``strict``)
+    would fail about half the time on a correct bound.
     """
+    from scipy.stats import binom
+
     delta = check_open_unit("delta", delta)
+    alpha = check_open_unit("alpha", alpha)
     d = np.asarray(dists, dtype=np.float64)
     b = np.asarray(bound, dtype=np.float64)
     if d.ndim != 2 or b.ndim != 1 or d.shape[1] != b.shape[0]:
         raise SCSCInputError(f"dists must be (S, T+1) and bound (T+1,) (got {d.shape} and {b.shape})")
     within = np.isfinite(d) & (d <= b[None, :])
     upto = np.logical_and.accumulate(within, axis=1)
-    fraction = upto.mean(axis=0)
+    S = d.shape[0]
+    count = upto.sum(axis=0)
+    fraction = count / S
     required = (1.0 - delta) ** np.arange(b.shape[0])
-    ok = fraction >= required - 1e-12
+    p_value = binom.cdf(count, S, required)
+    ok = p_value >= alpha / b.shape[0]
     bad = np.nonzero(~ok)[0]
     with np.errstate(invalid="ignore"):
         margin = np.nanmin(b[None, :] - np.where(np.isfinite(d), d, np.inf))
     return BoundCheck(
-        fraction=fraction, required=required, satisfied=bool(ok.all()), worst_margin=float(margin),
-        first_violation=None if bad.size == 0 else int(bad[0]), n_seeds=d.shape[0], delta=delta,
+        fraction=fraction, required=required, p_value=p_value, satisfied=bool(ok.all()),
+        strict=bool(np.all(fraction >= required - 1e-12)), worst_margin=float(margin),
+        first_violation=None if bad.size == 0 else int(bad[0]), n_seeds=S, delta=delta, alpha=alpha,
     )
 
 
@@ -1093,9 +1110,14 @@ def bound_experiment(family, data_law, *, lam: float, gamma: float, C: float, n:
         res = run_loop(family, data_law, lam=lams, gamma=gams, seed=sds, n=n, generations=generations,
                        mode="fixed", sampling="finite", corrector="ideal", theta0=theta0)
         dists = loop_distances(res, family, data_law, par)[:seeds]
+        # c must hold uniformly on the region the bound lets the iterates visit, |theta - theta*| <= d0 + c/(1-q):
+        # a first estimate on the d0-ball fixes that radius, the second estimate is the one used.
+        r = rho(lam, C)
+        q_true = r / (1.0 + gamma)
+        ce0 = estimate_c(family, data_law, lam=lam, gamma=gamma, n=n, delta=delta, n_draws=c_draws,
+                         radius=max(d0, 0.05), seed=c_seed, parametrization=par)
         ce = estimate_c(family, data_law, lam=lam, gamma=gamma, n=n, delta=delta, n_draws=c_draws,
-                        radius=max(d0, 0.05), seed=c_seed, parametrization=par)
-    r = rho(lam, C)
+                        radius=d0 + ce0.c / (1.0 - q_true), seed=c_seed + 1, parametrization=par)
     rho_arg = r / (1.0 + gamma) ** (correction_power - 1)
     c_used = ce.c * c_scale
     bound = theorem_bound(c_used, rho_arg, gamma, generations, d0)
