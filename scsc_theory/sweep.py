@@ -268,14 +268,22 @@ class SweepResult:
         return self.data[k]
 
 
-def _estimate_bytes(family, data_law, C: int, n: int, m_max: int, chunk: int, T: int) -> int:
-    import jax
+def _param_count(family, dim: int) -> int:
+    """Number of parameters, from shapes only (nothing is fitted or compiled)."""
+    if family.name == "flow":
+        return int(family.n_params)
+    if family.name == "gmm":
+        return int(family.k * (1 + dim + dim * dim))
+    return int(dim + dim * dim)
 
-    ts = family.theta_star(data_law)
-    p_bytes = sum(np.size(a) * 4 for a in jax.tree_util.tree_leaves(ts))
-    st_bytes = sum(np.size(a) * 4 for a in jax.tree_util.tree_leaves(jax.eval_shape(lambda: family.init_state(ts))))
-    pts = (n + max(m_max, 1)) * data_law.dim * 4
-    work = pts * (8 + (3 * getattr(family, "hidden", 1) if family.name == "flow" else 4 * getattr(family, "k", 1)))
+
+def _estimate_bytes(family, dim: int, C: int, n: int, m_max: int, chunk: int, T: int) -> int:
+    """Rough peak bytes: carried state (x3 for an optimizer), per-generation point buffers and
+    their work arrays, one chunk of recorded parameters, and the host records."""
+    p_bytes = 4 * _param_count(family, dim)
+    st_bytes = p_bytes * (3 if family.name == "flow" else 1)
+    pts = (n + max(m_max, 1)) * dim * 4
+    work = pts * (8 + (3 * getattr(family, "hidden", 1) if family.name == "flow" else 4 * getattr(family, "k", 1) * dim))
     per_cfg = st_bytes * 3 + work + chunk * (p_bytes + 64) + (T + 1) * 64
     return int(C * per_cfg)
 
@@ -348,6 +356,19 @@ def run_sweep(
     t_fit = check_int("t_fit", t_fit, 1)
     perturb = DEFAULT_PERTURB.get(family.name, 0.05) if perturb is None else check_positive("perturb", perturb)
     L, G, S = lams.size, gammas.size, seeds.size
+    family.validate(data_law)
+    devices = list(jax.devices()) if devices is None else list(devices)
+    nd = len(devices)
+    C0 = 2 * L * G * S
+    C = int(math.ceil(C0 / nd) * nd)
+    m_max = int(synthetic_count(np.max(lams), n))
+    need = _estimate_bytes(family, data_law.dim, C, n, m_max, chunk, generations)
+    have = _physical_memory()
+    if need > MEMORY_FRACTION * have:
+        raise SCSCInputError(
+            f"grid too large: about {need / 2**30:.1f} GiB needed for {C0} chains x {generations} generations "
+            f"(limit {MEMORY_FRACTION:.0%} of {have / 2**30:.1f} GiB); use fewer lam/gamma/seed points, a smaller "
+            f"--chunk or fewer generations")
     # flat configs: ((l * G + g) * S + s) * 2 + chain
     lam_c = np.repeat(lams, G * S * 2)
     gam_c = np.tile(np.repeat(gammas, S * 2), L)
@@ -357,19 +378,7 @@ def run_sweep(
         family, data_law, lam=lam_c, gamma=gam_c, seed=seed_c, n=n, generations=generations,
         mode="fixed", sampling="finite", corrector=corrector)
     m = synthetic_count(lam_c, n)
-    m_max = int(m.max())
-
-    devices = list(jax.devices()) if devices is None else list(devices)
-    nd = len(devices)
-    C0 = lam_c.size
-    C = int(math.ceil(C0 / nd) * nd)
-    need = _estimate_bytes(family, data_law, C, n, m_max, chunk, generations)
-    have = _physical_memory()
-    if need > MEMORY_FRACTION * have:
-        raise SCSCInputError(
-            f"grid too large: about {need / 2**30:.1f} GiB needed for {C0} chains x {generations} generations "
-            f"(limit {MEMORY_FRACTION:.0%} of {have / 2**30:.1f} GiB); use fewer lam/gamma/seed points, a smaller "
-            f"--chunk or fewer generations")
+    assert int(m.max()) == m_max
     pad = np.arange(C) % C0  # padded configs repeat the first ones and are dropped
     lam_p, gam_p, seed_p, m_p, chain_p = lam_c[pad], gam_c[pad], seed_c[pad], m[pad], chain[pad]
 
@@ -587,3 +596,155 @@ def update_attrs(out_dir, **extra) -> None:
     res = load_results(out_dir)
     res.attrs.update(extra)
     save_results(res, out_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# theory constants for the boundary line
+# ---------------------------------------------------------------------------------------------
+
+
+def theory_C(family, data_law, *, n_mc: int = 20_000) -> Dict[str, Any]:
+    """C = 1 + eps L / alpha from :func:`scsc_theory.theory.constants` (in the family's chart:
+    the Gaussian's default chart; the GMM's (w_1..w_{K-1}, mu_k, vech Sigma_k)).
+
+    For the flow the theorem's C is undefined: the parameters are not identifiable, so
+    E_p_data[Hessian] is singular (alpha = 0); then ``C`` is None and the figure draws the
+    boundary for C = 1, which is an upper bound on the theoretical boundary (C >= 1 always).
+    """
+    from . import theory as th
+
+    par = None
+    if hasattr(family, "to_vector") and hasattr(family, "from_vector"):
+        par = th.Parametrization(f"{family.name}-vector", str(family.parametrization), family.to_vector, family.from_vector)
+    try:
+        c = th.constants(family, data_law, lam=0.5, gamma=0.0, parametrization=par, n_mc=n_mc)
+    except SCSCInputError as err:
+        return {"C": None, "note": f"theorem's C undefined: {err}; boundary drawn for C = 1 (an upper bound)"}
+    d = c.to_dict() if hasattr(c, "to_dict") else dataclasses.asdict(c)
+    keep = ("alpha", "L", "L_domain", "eps", "eps_se", "C", "parametrization", "parametrization_description")
+    out = {k: d[k] for k in keep if k in d}
+    out["note"] = "theory.constants (alpha from autodiff Hessians, L by ascent on its domain, eps = W1)"
+    return out
+
+
+def theory_bound(lam, gamma, C):
+    """rho(lam)/(1+gamma) = lam C / ((1 - lam C)(1 + gamma)); +inf outside lam C < 1 (Theorem 4.3)."""
+    lam, gamma = np.asarray(lam, float), np.asarray(gamma, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(lam * C < 1, lam * C / (1 - lam * C), np.inf)
+    return r / (1 + gamma)
+
+
+def lambda_max(C, gamma):
+    """(1+gamma)/((2+gamma) C): Theorem 4.3's sufficient condition on lambda."""
+    return (1.0 + np.asarray(gamma, float)) / ((2.0 + np.asarray(gamma, float)) * C)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+
+
+def _edges(v):
+    v = np.asarray(v, float)
+    if v.size == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = 0.5 * (v[1:] + v[:-1])
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
+def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[float] = None) -> Dict[str, Any]:
+    """Per gamma: theoretical lambda_max, empirical boundary (contraction >= 1; final dist >= threshold),
+    and over the admissible region the margin rho/(1+gamma) - measured contraction."""
+    lams, gammas = res.coords["lam"], res.coords["gamma"]
+    contr = res["contraction_median"]
+    fd = res["final_dist"]
+    if err_threshold is None:
+        err_threshold = float(2.0 * np.nanmean(fd[0]))
+    C_line = 1.0 if C is None else float(C)
+    rows = []
+    for j, g in enumerate(gammas):
+        rows.append({
+            "gamma": float(g),
+            "lambda_max_theory": float(lambda_max(C_line, g)),
+            "lambda_contraction_boundary": empirical_boundary(lams, contr[:, j], 1.0),
+            "lambda_error_boundary": empirical_boundary(lams, fd[:, j], err_threshold),
+        })
+    LL, GG = np.meshgrid(lams, gammas, indexing="ij")
+    bound = theory_bound(LL, GG, C_line)
+    adm = LL < lambda_max(C_line, GG)
+    margin = np.where(adm, bound - contr, np.nan)
+    ratio = np.where(adm, contr / bound, np.nan)
+    summ = {"C": C, "C_line": C_line, "err_threshold": err_threshold, "rows": rows,
+            "admissible_points": int(adm.sum())}
+    if adm.any():
+        summ.update({
+            "min_margin": float(np.nanmin(margin)), "max_ratio_measured_over_bound": float(np.nanmax(ratio)),
+            "all_below_bound": bool(np.all(contr[adm] < bound[adm])),
+        })
+    return summ
+
+
+def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Optional[float] = None,
+               title: Optional[str] = None) -> Dict[str, Any]:
+    """Three heatmaps over (lambda, gamma): final distance to theta*, measured contraction factor,
+    and bound minus measured in the admissible region; theoretical boundary lambda = (1+gamma)/((2+gamma) C)
+    on each; empirical boundaries marked (or "none in range"). Returns :func:`phase_summary`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import save_figure
+
+    summ = phase_summary(res, C, err_threshold)
+    lams, gammas = res.coords["lam"], res.coords["gamma"]
+    le, ge = _edges(lams), _edges(gammas)
+    gline = np.linspace(ge[0], ge[-1], 200)
+    lline = lambda_max(summ["C_line"], gline)
+    LL, GG = np.meshgrid(lams, gammas, indexing="ij")
+    bound = theory_bound(LL, GG, summ["C_line"])
+    adm = LL < lambda_max(summ["C_line"], GG)
+    contr = res["contraction_median"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    c_lab = (f"theory: lambda = (1+g)/((2+g) C), C = {summ['C']:.3g}" if summ["C"] is not None
+             else "theory with C = 1 (upper bound; C undefined)")
+    panels = [
+        ("final ||theta_T - theta*|| (mean over seeds)", res["final_dist"], "viridis", None),
+        ("measured contraction factor r (median over seeds)", contr, "magma", (0, max(1.2, float(np.nanmax(np.where(np.isfinite(contr), contr, 0)))))),
+        ("rho/(1+gamma) - r  (admissible region only)", np.where(adm, bound - contr, np.nan), "cividis", None),
+    ]
+    for ax, (ttl, Z, cmap, lim) in zip(axes, panels):
+        kw = {} if lim is None else {"vmin": lim[0], "vmax": lim[1]}
+        im = ax.pcolormesh(le, ge, np.asarray(Z, float).T, cmap=cmap, shading="flat", **kw)
+        fig.colorbar(im, ax=ax)
+        ax.plot(lline, gline, "c-", lw=2, label=c_lab)
+        ax.set_xlim(le[0], le[-1])
+        ax.set_ylim(ge[0], ge[-1])
+        ax.set_xlabel("lambda")
+        ax.set_ylabel("gamma")
+        ax.set_title(ttl, fontsize=9)
+    # empirical boundaries
+    rows = summ["rows"]
+    for ax, keyname, lab, col in ((axes[0], "lambda_error_boundary", f"final dist >= {summ['err_threshold']:.3g}", "r"),
+                                  (axes[1], "lambda_contraction_boundary", "r >= 1", "lime")):
+        pts = [(r[keyname], r["gamma"]) for r in rows if np.isfinite(r[keyname])]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, "o--", color=col, ms=5, label=f"empirical boundary ({lab})")
+        if len(pts) < len(rows):
+            ax.text(0.02, 0.02, f"empirical boundary ({lab}):\nnone in range" + ("" if not pts else " for some gamma"),
+                    transform=ax.transAxes, color="w", fontsize=8, va="bottom",
+                    bbox={"facecolor": "k", "alpha": 0.5, "lw": 0})
+        ax.legend(loc="upper left", fontsize=7)
+    if "min_margin" in summ:
+        axes[2].text(0.02, 0.02, f"admissible points: {summ['admissible_points']}\nmin margin {summ['min_margin']:.3g}\n"
+                     f"max r / bound {summ['max_ratio_measured_over_bound']:.3g}\nall below bound: {summ['all_below_bound']}",
+                     transform=axes[2].transAxes, fontsize=8, color="w", va="bottom",
+                     bbox={"facecolor": "k", "alpha": 0.5, "lw": 0})
+    a = res.attrs
+    fig.suptitle(title or (f"{a['family']} on {a['data']}: n={a['n']}, T={a['generations']}, seeds={len(a['seeds'])}, "
+                           f"corrector={a['corrector']}"), fontsize=10)
+    save_figure(fig, path)
+    plt.close(fig)
+    return summ
