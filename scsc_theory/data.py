@@ -26,25 +26,33 @@ def _require_1d(law) -> None:
         raise SCSCInputError(f"cdf/quantile are defined for 1-D laws only (got dim={law.dim})")
 
 
-def _mixture_quantile(cdf, u, lo, hi):
-    """Invert a continuous increasing cdf by bisection-safe root finding (host side, float64)."""
-    from scipy.optimize import brentq
-
+def _mixture_quantile(cdf, pdf, u, lo, hi):
+    """Invert a continuous increasing cdf (host side, float64): bisection to bracket, then safeguarded Newton."""
     u = np.asarray(u, dtype=np.float64)
-    out = np.empty_like(u)
-    for i, ui in np.ndenumerate(u):
-        if ui <= 0.0:
-            out[i] = -np.inf
-        elif ui >= 1.0:
-            out[i] = np.inf
-        else:
-            a, b = lo, hi
-            while cdf(a) > ui:
-                a = 2 * a - b
-            while cdf(b) < ui:
-                b = 2 * b - a
-            out[i] = brentq(lambda z: cdf(z) - ui, a, b, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=200)
-    return out
+    flat = u.reshape(-1)
+    a = np.full(flat.shape, float(lo))
+    b = np.full(flat.shape, float(hi))
+    inner = (flat > 0) & (flat < 1)
+    for _ in range(200):  # widen the bracket until it holds every target
+        fa, fb = cdf(a), cdf(b)
+        wid = b - a
+        lo_bad, hi_bad = inner & (fa > flat), inner & (fb < flat)
+        if not (lo_bad.any() or hi_bad.any()):
+            break
+        a = np.where(lo_bad, a - wid, a)
+        b = np.where(hi_bad, b + wid, b)
+    for _ in range(6):
+        mid = 0.5 * (a + b)
+        below = cdf(mid) < flat
+        a, b = np.where(below, mid, a), np.where(below, b, mid)
+    z = 0.5 * (a + b)
+    for _ in range(12):
+        step = (cdf(z) - flat) / np.maximum(pdf(z), 1e-300)
+        z = np.clip(z - step, a, b)  # Newton, kept inside the bisection bracket
+        if np.all(np.abs(step) <= 1e-15 * (1.0 + np.abs(z))):
+            break
+    out = np.where(flat <= 0, -np.inf, np.where(flat >= 1, np.inf, z))
+    return out.reshape(u.shape) if u.ndim else float(out[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,18 +255,23 @@ class GaussianMixture:
 
     def cdf(self, x):
         """F(x) = sum_k w_k Phi((x - mu_k)/sigma_k) for dim = 1 (NumPy float64)."""
-        from scipy.stats import norm
+        from scipy.special import ndtr
 
         _require_1d(self)
         x = np.asarray(x, np.float64)
-        return sum(w * norm.cdf(x, loc=m[0], scale=s) for w, m, s in zip(self.weights, self.means, self.sigmas))
+        return sum(w * ndtr((x - m[0]) / s) for w, m, s in zip(self.weights, self.means, self.sigmas))
 
     def quantile(self, u):
-        """F^{-1}(u) for dim = 1 by root finding on the cdf (NumPy float64)."""
+        """F^{-1}(u) for dim = 1 by bisection + Newton on the cdf (NumPy float64)."""
         _require_1d(self)
         lo = min(m[0] for m in self.means) - 10 * max(self.sigmas)
         hi = max(m[0] for m in self.means) + 10 * max(self.sigmas)
-        return _mixture_quantile(self.cdf, u, lo, hi)
+
+        def pdf(x):
+            return sum(w * np.exp(-0.5 * ((x - m[0]) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+                       for w, m, s in zip(self.weights, self.means, self.sigmas))
+
+        return _mixture_quantile(self.cdf, pdf, u, lo, hi)
 
 
 DATA_LAWS = ("normal", "laplace", "student-t", "mixture")

@@ -121,7 +121,7 @@ def corollary_4_5() -> Dict[str, object]:
     for tt in range(1, 5):
         lhs = bound_difference(tt).doit()
         rhs = factored.subs(t, tt).doit()
-        checks[tt] = sp.simplify(lhs - rhs) == 0
+        checks[tt] = sp.cancel(sp.together(lhs - rhs)) == 0
     lim0 = c / (1 - rho)
     limg = c * (1 + gamma) / (1 + gamma - rho)
     lim_gap = sp.factor(sp.simplify(lim0 - limg))

@@ -26,8 +26,12 @@ def _x64():
 
 @functools.lru_cache(maxsize=None)
 def C_of(data, dim):
+    """C = 1 + eps L / alpha; eps = 0 exactly when well specified (then L is not needed)."""
+    fam, law = Gaussian(dim), make_data_law(data, dim)
     with jax.enable_x64(True):
-        return T.constants(Gaussian(dim), make_data_law(data, dim), lam=0.0, gamma=0.0).C
+        if T.epsilon_constant(fam, law).value == 0.0:
+            return 1.0
+        return T.constants(fam, law, lam=0.0, gamma=0.0).C
 
 
 def run(data, dim, lam, gamma, **kw):
