@@ -1,6 +1,7 @@
 """Wiring of the generic self-consuming driver (scsc_theory.diffusion.loop) with a real (small)
 diffusion model: synthetic counts, which data each arm trains on, warm starts, resume."""
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -70,18 +71,29 @@ def test_synthetic_count_is_floor_lambda_n(n, lam):
     assert xx.shape[0] == n
 
 
-def test_each_arm_trains_on_the_right_data():
-    record = []
-    loop = make_loop(record=record, generations=1)
+RECORD: list = []
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """One driver (4 arms, 2 seeds, 3 generations) run once; tests share its compilations and output."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as d:
-        loop.run(d, progress=False)
-    # gen 0 (one call, real only) then one call per arm in ARMS order
-    assert len(record) == 1 + len(ARMS)
+    loop = make_loop(generations=3, seeds=(0, 1), record=RECORD)
+    d = tempfile.mkdtemp()
+    RECORD.clear()
+    rows = loop.run(d, progress=False)
+    return loop, Path(d), rows, list(RECORD)
+
+
+def test_each_arm_trains_on_the_right_data(shared):
+    _, _, _, record = shared
+    # per seed: gen 0 (one call, real only), then per generation one call per arm in ARMS order;
+    # the driver loops generation -> seed -> arm
+    assert len(record) == 2 * (1 + 3 * len(ARMS))
     x0, _ = record[0]
     assert x0.shape == (10, 2)
-    seen = dict(zip(ARMS, record[1:]))
+    seen = dict(zip(ARMS, record[2:2 + len(ARMS)]))  # generation 1, seed 0
     real = x0
     bx, _ = seen["baseline"]
     np.testing.assert_array_equal(bx, real)  # baseline: real data only
@@ -94,10 +106,13 @@ def test_each_arm_trains_on_the_right_data():
     assert np.all(np.abs(syn_raw) < 100)  # raw samples, never corrected
     np.testing.assert_allclose(syn_cor, syn_raw + MARK, rtol=1e-6)  # the same samples, corrected
     ideal = seen["ideal"][0][10:]
-    fresh = ideal == FRESH
-    assert np.all(fresh.all(1) | (ideal == syn_raw).all(1))  # each clip either kept or replaced
+    fresh = (ideal == FRESH).all(1)
+    assert np.all(fresh | (ideal == syn_raw).all(1))  # each clip either kept or replaced
     # labels of the synthetic part come from the real label set
     assert set(np.unique(seen["selfconsume"][1][10:])) <= {0, 1}
+    # every later generation of selfconsume trains on raw (uncorrected) samples only
+    for x, _ in record[2:]:
+        assert x.shape[0] in (10, 17)
 
 
 def test_ideal_mix_rate():
@@ -107,44 +122,43 @@ def test_ideal_mix_rate():
     assert float(ideal_mix(s, jnp.ones((20000, 1)), 0.0, jax.random.PRNGKey(0)).mean()) == 0.0
 
 
-def test_warm_start_carries_weights_and_optimizer_state(tmp_path):
-    loop = make_loop(generations=2, arms=("selfconsume",))
-    loop.run(tmp_path, progress=False)
+def test_warm_start_carries_weights_and_optimizer_state(shared):
+    loop, d, _, _ = shared
     tmpl = {"state": loop.init_fn(jax.random.PRNGKey(0)), "raw": jnp.zeros((10, 2))}
-    tree, meta = checkpoint.load(tmp_path / "ckpt" / "seed0_selfconsume.npz", tmpl)
-    assert meta["generation"] == 2
-    counts = [int(l) for l in jax.tree_util.tree_leaves(tree["state"][1])
-              if jnp.ndim(l) == 0 and jnp.issubdtype(l.dtype, jnp.integer)]
-    # Adam's step counter: 6 from-scratch steps + 2 generations x 3 fine-tuning steps
-    assert counts and all(c == 6 + 2 * 3 for c in counts)
+    for arm in ARMS:
+        tree, meta = checkpoint.load(d / "ckpt" / f"seed0_{arm}.npz", tmpl)
+        assert meta["generation"] == 3
+        counts = [int(l) for l in jax.tree_util.tree_leaves(tree["state"][1])
+                  if jnp.ndim(l) == 0 and jnp.issubdtype(l.dtype, jnp.integer)]
+        # Adam's step counter: 6 from-scratch steps + 3 generations x 3 fine-tuning steps
+        assert counts and all(c == 6 + 3 * 3 for c in counts)
 
 
-def test_generation0_shared_and_metrics_rows(tmp_path):
-    loop = make_loop(generations=2, seeds=(0, 1))
-    rows = loop.run(tmp_path, progress=False)
-    assert len(rows) == 2 * len(ARMS) * 3 * 2  # seeds x arms x (G+1) x metrics
+def test_generation0_shared_and_metrics_rows(shared):
+    _, d, rows, _ = shared
+    assert len(rows) == 2 * len(ARMS) * 4 * 2  # seeds x arms x (G+1) x metrics
     g0 = {(r["seed"], r["metric"], r["value"]) for r in rows if r["generation"] == 0}
     assert len(g0) == 2 * 2  # identical across arms
-    disk = read_metrics_csv(tmp_path / "metrics.csv")
+    disk = read_metrics_csv(d / "metrics.csv")
     assert sorted((r["arm"], r["seed"], r["generation"], r["metric"], r["value"]) for r in disk) == \
         sorted((r["arm"], r["seed"], r["generation"], r["metric"], r["value"]) for r in rows)
 
 
-def test_resume_is_identical(tmp_path):
-    full = make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "a", progress=False)
-    make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "b", progress=False, stop_after=5)
+def test_resume_is_identical(tmp_path, shared):
+    loop, d, full, _ = shared
+    loop.fresh().run(tmp_path / "b", progress=False, stop_after=5)
     partial = read_metrics_csv(tmp_path / "b" / "metrics.csv")
     assert 0 < len(partial) < len(full)
-    resumed = make_loop(generations=3, seeds=(0, 1)).run(tmp_path / "b", progress=False)
+    resumed = loop.fresh().run(tmp_path / "b", progress=False)
     key = lambda r: (r["arm"], r["seed"], r["generation"], r["metric"])
     assert sorted((key(r), r["value"]) for r in resumed) == sorted((key(r), r["value"]) for r in full)
-    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+    assert (d / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
 
 
-def test_refuses_other_config_in_same_folder(tmp_path):
-    make_loop(generations=1, arms=("baseline",)).run(tmp_path, progress=False)
+def test_refuses_other_config_in_same_folder(shared):
+    _, d, _, _ = shared
     with pytest.raises(SCSCInputError, match="different configuration"):
-        make_loop(generations=1, arms=("baseline",), lam=0.5).run(tmp_path, progress=False)
+        make_loop(generations=3, seeds=(0, 1), lam=0.5).run(d, progress=False)
 
 
 def test_bad_config_raises_before_work():

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -23,10 +24,12 @@ SMALL = dict(n=16, lam=1.0, generations=2, seeds=(0,), preset="tiny", n_eval_tra
              gen0_steps=20, steps_per_gen=4)
 
 
+ALL4 = MotionLoopSettings(**SMALL, arms=("baseline", "selfconsume", "selfcorrect", "ideal"))
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("evcache")
-    return build(MotionLoopSettings(**SMALL, arms=("baseline", "selfconsume", "selfcorrect", "ideal")), cache_dir=cache)
+def built():
+    return build(ALL4)  # the evaluator is cached (by a hash of its data and settings) across runs
 
 
 def test_settings_validation_names_the_parameter():
@@ -52,7 +55,7 @@ def test_presets_state_reductions():
 
 def test_denoiser_shapes_and_geometric_loss():
     m = MotionDenoiser(60, 33, 9, d_model=32, layers=1, heads=2, ff=64, patch=5, key=jax.random.PRNGKey(0))
-    out = m(np.zeros((60, 33), np.float32), 10, 9)
+    out = eqx.filter_jit(m)(np.zeros((60, 33), np.float32), 10, 9)
     assert out.shape == (60, 33)
     with pytest.raises(SCSCInputError, match="patch"):
         MotionDenoiser(60, 33, 9, patch=7, key=jax.random.PRNGKey(0))
@@ -106,20 +109,23 @@ def test_ideal_fn_gives_true_clips(built):
     assert ctx.evaluator.accuracy(fresh, lab) > 0.8
 
 
-def test_tiny_loop_end_to_end_and_resume_identical(tmp_path):
-    s = MotionLoopSettings(**SMALL, arms=("baseline", "selfconsume", "selfcorrect"))
-    cache = tmp_path / "cache"
-    a = run_motion_loop(s, tmp_path / "a", progress=False, figures=False, cache_dir=cache)
-    run_motion_loop(s, tmp_path / "b", progress=False, figures=False, cache_dir=cache, stop_after=2)
+def test_tiny_loop_end_to_end_and_resume_identical(tmp_path, built):
+    """Run uninterrupted; run again stopping after 3 units, then resume with a new driver: same CSV."""
+    a = run_motion_loop(ALL4, tmp_path / "a", progress=False, figures=False, built=built)
+    run_motion_loop(ALL4, tmp_path / "b", progress=False, figures=False, built=built, stop_after=3)
     part = read_metrics_csv(tmp_path / "b" / "metrics.csv")
     assert {r["generation"] for r in part} == {0, 1}
-    run_motion_loop(s, tmp_path / "b", progress=False, figures=False, cache_dir=cache)
+    run_motion_loop(ALL4, tmp_path / "b", progress=False, figures=False, built=built)
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
     rows = read_metrics_csv(tmp_path / "a" / "metrics.csv")
     mets = {r["metric"] for r in rows}
     assert {"fid", "diversity", "multimodality", "accuracy", "ground_penetration", "physics_violation"} <= mets
-    assert len(rows) == 3 * 3 * len(mets)
+    assert len(rows) == 4 * 3 * len(mets)
     assert a["synthetic_per_generation"] == 16
+    # the arms really differ after generation 0 (and are identical at generation 0)
+    fid = {(r["arm"], r["generation"]): r["value"] for r in rows if r["metric"] == "fid"}
+    assert len({fid[a, 0] for a in ALL4.arms}) == 1
+    assert len({fid[a, 2] for a in ALL4.arms}) == 4
 
 
 @pytest.mark.slow

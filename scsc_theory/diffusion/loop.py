@@ -63,6 +63,7 @@ from ..io import write_json, write_text
 from . import checkpoint
 
 ARMS = ("baseline", "selfconsume", "selfcorrect", "ideal")
+_FUSED: dict = {}
 # purposes for fold_in
 K_TRAIN, K_SAMPLE, K_CORRECT, K_IDEAL, K_EVAL, K_LABELS, K_MIX = range(7)
 
@@ -156,7 +157,6 @@ class SelfConsumingLoop:
         self.cfg = cfg.validate()
         self.real_fn, self.init_fn, self.train_fn = real_fn, init_fn, train_fn
         self.sample_fn, self.correct_fn, self.ideal_fn, self.eval_fn = sample_fn, correct_fn, ideal_fn, eval_fn
-        self._fused = {}
         self.timings: dict[str, list[float]] = {}
 
     # ----- one generation -------------------------------------------------------------------
@@ -179,14 +179,23 @@ class SelfConsumingLoop:
         One ``eqx.filter_jit`` function when the arm's host callables allow, else jitted pieces.
         """
         if self._jittable(arm):
-            fn = self._fused.get(arm)
+            # compiled once per (arm, callables, configuration): a new driver object built from the
+            # same callables (e.g. one that resumes a run in the same process) reuses the compilation
+            ck = (arm, self.train_fn, self.sample_fn, self.correct_fn, self.ideal_fn, self.cfg.digest(), self.cfg.m)
+            fn = _FUSED.get(ck)
             if fn is None:
                 fn = eqx.filter_jit(lambda st, r, lab, xr, yr, g_, s_, nl: self._core(arm, st, r, lab, xr, yr, g_, s_, nl))
-                self._fused[arm] = fn
+                _FUSED[ck] = fn
             # g and seed enter as traced int32 so one compilation serves every generation
             return fn(state, jnp.asarray(raw), jnp.asarray(labels), jnp.asarray(x_real), jnp.asarray(y_real),
                       jnp.int32(g), jnp.int32(seed), jnp.asarray(next_labels))
         return self._core(arm, state, raw, labels, x_real, y_real, g, seed, next_labels)
+
+    def fresh(self) -> "SelfConsumingLoop":
+        """A new driver with the same configuration and callables (shares compiled functions)."""
+        return SelfConsumingLoop(self.cfg, real_fn=self.real_fn, init_fn=self.init_fn, train_fn=self.train_fn,
+                                 sample_fn=self.sample_fn, correct_fn=self.correct_fn, ideal_fn=self.ideal_fn,
+                                 eval_fn=self.eval_fn)
 
     # ----- driver ---------------------------------------------------------------------------
     def _ckpt(self, out: Path, seed: int, arm: str) -> Path:

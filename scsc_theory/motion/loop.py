@@ -240,12 +240,20 @@ def _metrics():
 
 
 def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = True, figures: bool = True,
-                    stop_after: int | None = None, cache_dir=None, figure_dir=None) -> dict:
-    """Run or resume the experiment in ``out_dir``; write metrics.csv, summary.json and figures."""
+                    stop_after: int | None = None, cache_dir=None, figure_dir=None, built=None) -> dict:
+    """Run or resume the experiment in ``out_dir``; write metrics.csv, summary.json and figures.
+
+    ``built``: an earlier ``build(settings)`` result to reuse (same process; a fresh driver is made
+    from its callables, so compiled functions are shared)."""
     settings = settings.validate()
     out = Path(out_dir)
     t0 = time.perf_counter()
-    ctx, loop = build(settings, cache_dir=cache_dir)
+    if built is None:
+        ctx, loop = build(settings, cache_dir=cache_dir)
+    else:
+        ctx, loop = built[0], built[1].fresh()
+        if ctx.settings != settings:
+            raise SCSCInputError("built was made for other settings")
     t_build = time.perf_counter() - t0
     rows = loop.run(out, progress=progress, stop_after=stop_after)
     summary = summarize(rows)
