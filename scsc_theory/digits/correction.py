@@ -74,9 +74,19 @@ def nearest_centre(x, y, centres):
 
 
 def correct_images(x, y, centres, gamma=None):
-    """The cluster-centre self-correction: ``c(x, y)`` if ``gamma`` is None/inf, else
-    ``(x + gamma c(x, y)) / (1 + gamma)``. Validates ``gamma`` (>= 0) on the host."""
+    """The cluster-centre self-correction (host API, validated): ``c(x, y)`` if ``gamma`` is None/inf,
+    else ``(x + gamma c(x, y)) / (1 + gamma)``. ``x``: (n, 8, 8), ``y``: (n,) ints in [0, 10),
+    ``centres``: (10, K, 8, 8) from :func:`fit_centres`. Raises SCSCInputError on bad input."""
     gamma = check_gamma(gamma)
+    x, y = check_images("x", x, y)
+    c = np.asarray(centres)
+    if c.ndim != 4 or c.shape[0] != NUM_CLASSES or tuple(c.shape[2:]) != IMAGE_SHAPE:
+        raise SCSCInputError(f"centres must have shape ({NUM_CLASSES}, K, 8, 8) (got {c.shape})")
+    return correct_jnp(x, y, c, gamma)
+
+
+def correct_jnp(x, y, centres, gamma):
+    """Jittable core of :func:`correct_images` (no validation; ``gamma`` a Python float or None)."""
     c = nearest_centre(x, y, centres)
     if gamma is None:
         return c
@@ -113,6 +123,7 @@ def ideal_correct(x, y, pool: PerClassPool, gamma: float, key):
     from ..diffusion.loop import ideal_mix
 
     gamma = check_nonneg("gamma", gamma)
+    x, y = check_images("x", x, y)
     k_draw, k_mix = jax.random.split(key)
     fresh = pool.draw(y, k_draw)
     return ideal_mix(jnp.asarray(x, jnp.float32), fresh, gamma, k_mix)

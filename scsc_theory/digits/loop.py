@@ -45,7 +45,7 @@ from .._validate import SCSCInputError, check_choice, check_finite_number, check
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
 from ..diffusion.loop import ARMS, read_metrics_csv
 from ..io import save_figure, write_json, write_npz
-from .correction import PerClassPool, check_gamma, correct_images, fit_centres
+from .correction import PerClassPool, check_gamma, correct_jnp, fit_centres
 from .data import IMAGE_SHAPE, NUM_CLASSES, load_split
 from .evaluator import ClassifierConfig, DigitsEvaluator
 from .model import MixerDenoiser, num_params
@@ -185,8 +185,18 @@ def class_snapshot(samples, labels, per_class: int) -> np.ndarray:
 
 
 def build(settings: DigitsLoopSettings):
-    """Data split, k-means centres, held-out pool, evaluator and the generic loop with the digits callables."""
+    """Data split, k-means centres, held-out pool, evaluator and the generic loop with the digits callables.
+
+    The callables are memoised per settings, so a second driver for the same run in the same process
+    (e.g. resuming) can share the driver's compiled generation functions."""
     st = settings.validate()
+    ctx, fns, cfg = _cached(("build", st), lambda: _build_parts(st))
+    loop = DigitsLoop(cfg, **fns)
+    loop.per_class = st.per_class
+    return ctx, loop
+
+
+def _build_parts(st: DigitsLoopSettings):
     split = load_split(split_seed=st.split_seed, n_train=st.n_train)
     counts = np.bincount(split.y_train, minlength=NUM_CLASSES)
     if counts.min() < st.k:
@@ -225,7 +235,7 @@ def build(settings: DigitsLoopSettings):
         return jnp.clip(x, -1.0, 1.0)
 
     def correct_fn(arm, samples, labels, key):
-        return correct_images(samples, labels, centres_j, cg)
+        return correct_jnp(samples, labels, centres_j, cg)
 
     correct_fn.jittable = True
 
@@ -243,10 +253,9 @@ def build(settings: DigitsLoopSettings):
                      n_eval=st.n_eval,
                      extra={"what": "digits", **{k: v for k, v in asdict(st).items()
                                                  if k not in ("lam", "arms", "generations", "seeds", "gamma")}})
-    loop = DigitsLoop(cfg, real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn,
-                      correct_fn=correct_fn, ideal_fn=ideal_fn, eval_fn=eval_fn)
-    loop.per_class = st.per_class
-    return ctx, loop
+    fns = dict(real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn, correct_fn=correct_fn,
+               ideal_fn=ideal_fn, eval_fn=eval_fn)
+    return ctx, fns, cfg
 
 
 def _timing(loop) -> dict:
