@@ -326,6 +326,18 @@ def run_digits_grid(settings: DigitsLoopSettings, lams: Sequence[float], out_dir
                        wall_s=time.perf_counter() - t0)
 
 
+def complete_seeds(rows, seeds, generations: int) -> list:
+    """Rows of the requested ``seeds`` that reached ``generations`` in every arm of the folder; if no
+    seed is complete (a run cut short), all rows of the requested seeds (a partial report)."""
+    rows = [r for r in rows if r["seed"] in set(seeds)]
+    reached = {}
+    for r in rows:
+        reached.setdefault(r["seed"], {}).setdefault(r["arm"], 0)
+        reached[r["seed"]][r["arm"]] = max(reached[r["seed"]][r["arm"]], r["generation"])
+    done = {s for s, by in reached.items() if min(by.values()) >= generations}
+    return [r for r in rows if r["seed"] in done] if done else rows
+
+
 def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *, figure_dir=None, summary_path=None,
                 wall_s: float | None = None) -> dict:
     """Grid summary (``digits_summary.json``) and figures from the metrics files present (runs nothing;
@@ -333,11 +345,12 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
     st = settings.validate()
     out = Path(out_dir)
     bdir, dirs = grid_dirs(out, lams)
-    base_rows = read_metrics_csv(bdir / "metrics.csv") if (bdir / "metrics.csv").exists() else []
+    base_rows = complete_seeds(read_metrics_csv(bdir / "metrics.csv") if (bdir / "metrics.csv").exists() else [],
+                               st.seeds, st.generations)
     per_lam_rows, timings = {}, {}
     for lam in lams:
         f = dirs[lam] / "metrics.csv"
-        per_lam_rows[lam] = (read_metrics_csv(f) if f.exists() else []) + base_rows
+        per_lam_rows[lam] = complete_seeds(read_metrics_csv(f) if f.exists() else [], st.seeds, st.generations) + base_rows
     for name, d in [("baseline", bdir)] + [(f"{l:g}", dirs[l]) for l in lams]:
         sp = d / "summary.json"
         if sp.exists():
@@ -349,6 +362,7 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
     grid = {"settings": asdict(st), "lams": list(lams), "reductions": st.reductions(), "real_reference": ref,
             "n": n, "m": {f"{lam:g}": math.floor(lam * n + 1e-9) for lam in lams}, "wall_s_grid_call": wall_s,
             "timings_last_call": timings,
+            "seeds_reported": {f"{lam:g}": sorted({r["seed"] for r in per_lam_rows[lam]}) for lam in lams},
             "generations_reached": {f"{lam:g}": {a: max([r["generation"] for r in per_lam_rows[lam] if r["arm"] == a],
                                                         default=None) for a in st.arms} for lam in lams},
             "last": {f"{lam:g}": last_table(summarize(per_lam_rows[lam])) for lam in lams},
@@ -368,6 +382,16 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
 ARM_COLORS = {"baseline": "#444444", "selfconsume": "#d62728", "selfcorrect": "#1f77b4", "ideal": "#2ca02c"}
 PANELS = (("fid", "FID (classifier features; lower is better)"), ("accuracy", "classifier accuracy on samples"),
           ("diversity", "diversity"))
+
+
+def _smooth(y, w: int = 5):
+    """Centred moving average over ``w`` generations (edges padded), for the bold lines."""
+    y = np.asarray(y, float)
+    if y.size < 3:
+        return y
+    w = max(1, min(w, y.size))
+    pad = np.pad(y, (w // 2, w - 1 - w // 2), mode="edge")
+    return np.convolve(pad, np.ones(w) / w, mode="valid")
 
 
 def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | None = None) -> list[Path]:
@@ -392,7 +416,9 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
                     continue
                 gens = sorted(set.intersection(*[set(v) for v in seeds.values()]))
                 mat = np.array([[seeds[s][g] for g in gens] for s in sorted(seeds)])
-                ax.plot(gens, mat.mean(0), color=ARM_COLORS[a], lw=1.8, label=a)
+                mean = mat.mean(0)
+                ax.plot(gens, mean, color=ARM_COLORS[a], lw=0.8, alpha=0.35)
+                ax.plot(gens, _smooth(mean), color=ARM_COLORS[a], lw=2.0, label=a)
                 if mat.shape[0] > 1:
                     ax.fill_between(gens, mat.min(0), mat.max(0), color=ARM_COLORS[a], alpha=0.15, lw=0)
             if ref is not None and refkey[met] in ref:
@@ -406,7 +432,9 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
             ax.set_xlabel("generation")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Digits (8x8) self-consuming loop, {len(st.seeds)} seed(s); correction: nearest of {st.k} k-means "
+    nseeds = len({r["seed"] for rows in rows_by_lam.values() for r in rows})
+    fig.suptitle(f"Digits (8x8) self-consuming loop, {nseeds} seed(s) (band: min-max over seeds; faint: raw mean, "
+                 f"bold: 5-generation moving average); correction: nearest of {st.k} k-means "
                  f"centres per class ({'replacement' if check_gamma(st.correct_gamma) is None else f'gamma={st.correct_gamma:g}'}), "
                  f"ideal gamma = {st.gamma:g}\n{st.reductions()}", fontsize=8.5)
     fig.tight_layout()
