@@ -39,6 +39,7 @@ clip it is exact up to that initial horizontal position and heading, which featu
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -612,7 +613,17 @@ def generate(n: int, seed: int = 0, *, split: str = "train", T: int = 60, fps: f
 CORRUPTIONS = ("foot_under_ground", "forearm_through_torso", "joint_beyond_limit", "teleport_root", "joint_noise")
 
 
-def _forearm_pose():
+@functools.lru_cache(maxsize=1)
+def _forearm_pose_cached() -> tuple:
+    return tuple(_forearm_pose_search())
+
+
+def _forearm_pose() -> np.ndarray:
+    """Right-arm (shoulder1, shoulder2, elbow) that puts the forearm through the trunk (cached)."""
+    return np.array(_forearm_pose_cached())
+
+
+def _forearm_pose_search():
     """Right-arm (shoulder1, shoulder2, elbow) within limits that puts the forearm/hand deepest
     into the torso / waist / pelvis (grid search on the standing pose; deterministic)."""
     import itertools

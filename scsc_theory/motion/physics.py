@@ -361,8 +361,7 @@ def simulate_tracking(ref, *, fps: float = DEFAULT_FPS, strength: float = 1.0, b
     backend = default_backend() if backend is None else check_choice("backend", backend, ("rollout", "mjx"))
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, 1)
-    sub = substeps(fps)
-    del sub
+    substeps(fps)  # validates fps before any work
     model = humanoid.model_for_strength(strength)
     plan = plan_controls(ref, fps)
     T = ref.shape[1]
