@@ -301,9 +301,15 @@ def _is_gaussian(family) -> bool:
 
 
 def parametrizations(family, data_law=None) -> Dict[str, Parametrization]:
-    """Named charts available for ``family`` (Gaussian: three; others: ``raw`` = ravel_pytree of theta*)."""
+    """Named charts available for ``family``: Gaussian: three; a family may provide its own through a
+    ``theory_parametrizations(data_law) -> dict[str, Parametrization]`` method (first = default; needed
+    when the raw parameters are redundant, e.g. mixture weights on a simplex); otherwise ``raw`` =
+    ravel_pytree of theta*."""
     if _is_gaussian(family):
         return gaussian_parametrizations(family.dim)
+    hook = getattr(family, "theory_parametrizations", None)
+    if hook is not None:
+        return hook(data_law)
     if data_law is None:
         raise SCSCInputError(f"family {family.name!r}: the raw parametrization needs a data law (for theta*'s structure)")
     from jax.flatten_util import ravel_pytree

@@ -276,3 +276,47 @@ def test_estimate_c_scales_like_inverse_sqrt_n():
     c2 = T.estimate_c(fam, law, lam=0.5, gamma=1.0, n=1600, delta=0.1, n_draws=1000, radius=0.0)
     assert 3.0 < c1.c / c2.c < 5.3
     assert c1.ci[0] <= c1.c <= c1.ci[1]
+
+
+# ---------------------------------------------------------------- the generic (Monte Carlo, implicit) path
+import dataclasses as _dc
+
+from scsc_theory.families.base import Family as _Family
+
+
+@_dc.dataclass(frozen=True)
+class OpaqueGaussian(_Family):
+    """A 1-D Gaussian hidden behind the generic interface: no population map, no exact quadrature."""
+
+    inner: Gaussian = Gaussian(1)
+    name: str = "opaque-gaussian"
+    has_population_map: bool = False
+
+    def sample(self, key, params, m):
+        return self.inner.sample(key, params, m)
+
+    def log_prob(self, params, x):
+        return self.inner.log_prob(params, x)
+
+    def theta_star(self, data_law):
+        return self.inner.theta_star(data_law)
+
+    def fit(self, state, x, w, key=None):
+        return self.inner.fit(state, x, w, key)
+
+    def distance(self, params, theta_star):
+        return self.inner.distance(params, theta_star)
+
+
+def test_generic_family_monte_carlo_implicit_jacobian_and_alpha():
+    fam, law = OpaqueGaussian(), make_data_law("laplace", 1)
+    assert T.get_parametrization(fam, law).name == "raw"
+    lam, gamma = 0.5, 1.0
+    J = T.population_jacobian(fam, law, lam=lam, gamma=gamma, n_mc=100_000)
+    assert "implicit" in J.method and "Monte Carlo" in J.method
+    k = lam / ((1 + lam) * (1 + gamma))
+    assert np.max(np.abs(J.matrix - k * np.eye(2))) < 0.03  # Monte Carlo error (kurtosis of Laplace data)
+    a = T.alpha_constant(fam, law, n_mc=100_000)
+    assert a.se > 0 and abs(a.value - 0.5) < 5 * a.se + 1e-3
+    with pytest.raises(SCSCInputError, match="population map"):
+        T.estimate_c(fam, law, lam=0.1, gamma=0.0, n=10)
