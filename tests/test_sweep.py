@@ -1,0 +1,113 @@
+"""Phase-diagram sweeps: input checks (before compiling), contraction-factor fit, the well-specified
+Gaussian against Theorem 4.3's rho/(1+gamma), the results files and the figure."""
+import json
+
+import numpy as np
+import pytest
+
+from scsc_theory import SCSCInputError, make_data_law
+from scsc_theory.cli import main
+from scsc_theory.sweep import (contraction_factor, empirical_boundary, lambda_max, load_results, parse_range,
+                               parse_seeds, plot_phase, run_sweep, theory_bound)
+from scsc_theory.families import Gaussian
+
+
+def test_parse_range_and_seeds():
+    np.testing.assert_allclose(parse_range("lam", "0:1:3"), [0, 0.5, 1])
+    np.testing.assert_allclose(parse_range("lam", "0.5"), [0.5])
+    np.testing.assert_allclose(parse_range("lam", "0.1,0.3"), [0.1, 0.3])
+    for bad in ["", "1:0:3", "0:1:0", "0:1:-2", "a:b:c", "0:1:1", "-1:1:3", "0:1", "0,0"]:
+        with pytest.raises(SCSCInputError):
+            parse_range("lam", bad)
+    np.testing.assert_array_equal(parse_seeds("3"), [0, 1, 2])
+    np.testing.assert_array_equal(parse_seeds("5,7"), [5, 7])
+    for bad in ["0", "x", "1,1", "-1,2"]:
+        with pytest.raises(SCSCInputError):
+            parse_seeds(bad)
+
+
+def test_contraction_factor_recovers_geometric_rates():
+    t = np.arange(20)
+    d = np.stack([0.05 * 0.4**t, 0.05 * 1.2**t, np.r_[0.05, np.zeros(19)], np.r_[0.0, np.ones(19)]])
+    r = contraction_factor(d, t_fit=8, floor=1e-5)
+    assert r[0] == pytest.approx(0.4, rel=1e-6)
+    assert r[1] == pytest.approx(1.2, rel=1e-6)
+    assert r[2] == pytest.approx(1e-5 / 0.05)
+    assert np.isnan(r[3])
+
+
+def test_empirical_boundary():
+    lams = np.array([0.0, 1.0, 2.0, 3.0])
+    assert empirical_boundary(lams, [0.2, 0.6, 1.4, 2.0], 1.0) == pytest.approx(1.5)
+    assert np.isnan(empirical_boundary(lams, [0.2, 0.3, 0.4, 0.5], 1.0))
+    assert empirical_boundary(lams, [1.2, 1.3, 1.4, 1.5], 1.0) == 0.0
+    assert empirical_boundary(lams, [0.2, np.inf, 1, 1], 1.0) == 1.0
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--family", "vae", "--lam", "0:1:2", "--gamma", "0:1:2"], "family"),
+    (["--family", "gmm", "--data", "cauchy", "--lam", "0:1:2", "--gamma", "0:1:2"], "data"),
+    (["--family", "gmm", "--k", "0", "--lam", "0:1:2", "--gamma", "0:1:2"], "K"),
+    (["--family", "gaussian", "--lam", "0:1:0", "--gamma", "0:1:2"], "empty"),
+    (["--family", "gaussian", "--lam", "0:1:2", "--gamma", ""], "empty"),
+    (["--family", "flow", "--dim", "3", "--lam", "0:1:2", "--gamma", "0:1:2"], "2-D"),
+    (["--family", "gaussian", "--lam", "0:2:100000", "--gamma", "0:4:1000", "--seeds", "100", "--generations", "1000"],
+     "grid too large"),
+])
+def test_cli_bad_input_is_a_clear_error_before_compiling(argv, msg, tmp_path, capsys, monkeypatch):
+    import scsc_theory.loop as loop
+
+    def boom(*a, **k):
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(loop, "_compiled_runner", boom)
+    rc = main(["sweep", *argv, "--out", str(tmp_path / "o"), "--C", "1"])
+    assert rc == 2
+    assert msg in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def gaussian_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gs")
+    lams, gammas = "0.1:0.9:4", "0:3:3"
+    res = run_sweep(Gaussian(2), make_data_law("normal", 2), lams, gammas, np.arange(4), n=200,
+                    generations=10, chunk=5, out_dir=out)
+    return res, out
+
+
+def test_well_specified_gaussian_contracts_below_theorem_bound(gaussian_sweep):
+    res, _ = gaussian_sweep
+    lam, gam = res.coords["lam"], res.coords["gamma"]
+    L, G = np.meshgrid(lam, gam, indexing="ij")
+    r = res["contraction_median"]
+    # population Jacobian of the well-specified Gaussian: lambda / ((1 + lambda)(1 + gamma))
+    np.testing.assert_allclose(r, L / ((1 + L) * (1 + G)), rtol=0.3)
+    adm = L < lambda_max(1.0, G)
+    assert adm.sum() >= 4
+    assert np.all(r[adm] < theory_bound(L, G, 1.0)[adm])
+
+
+def test_results_files_are_labelled_and_reload(gaussian_sweep):
+    res, out = gaussian_sweep
+    idx = json.loads((out / "index.json").read_text())
+    assert idx["dims"] == ["lam", "gamma", "seed", "generation"]
+    assert idx["variables"]["dist"]["dims"] == ["lam", "gamma", "seed", "generation"]
+    assert idx["variables"]["dist"]["shape"] == [4, 3, 4, 11]
+    back = load_results(out)
+    for k in res.data:
+        np.testing.assert_array_equal(back.data[k], res.data[k])
+    np.testing.assert_allclose(back.coords["lam"], res.coords["lam"])
+    assert not (out / "checkpoint.npz").exists()
+    # a rerun of a finished sweep loads the results instead of recomputing
+    again = run_sweep(Gaussian(2), make_data_law("normal", 2), "0.1:0.9:4", "0:3:3", np.arange(4), n=200,
+                      generations=10, chunk=5, out_dir=out)
+    np.testing.assert_array_equal(again["dist"], res["dist"])
+
+
+def test_phase_figure_and_summary(gaussian_sweep, tmp_path):
+    res, _ = gaussian_sweep
+    summ = plot_phase(res, tmp_path / "p.png", C=1.0)
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert summ["all_below_bound"] and summ["min_margin"] > 0
+    assert all(np.isnan(r["lambda_contraction_boundary"]) for r in summ["rows"])  # "none in range"
+    assert summ["rows"][0]["lambda_max_theory"] == pytest.approx(0.5)
