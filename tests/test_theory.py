@@ -312,11 +312,11 @@ def test_generic_family_monte_carlo_implicit_jacobian_and_alpha():
     fam, law = OpaqueGaussian(), make_data_law("laplace", 1)
     assert T.get_parametrization(fam, law).name == "raw"
     lam, gamma = 0.5, 1.0
-    J = T.population_jacobian(fam, law, lam=lam, gamma=gamma, n_mc=100_000)
+    J = T.population_jacobian(fam, law, lam=lam, gamma=gamma, n_mc=40_000)
     assert "implicit" in J.method and "Monte Carlo" in J.method
     k = lam / ((1 + lam) * (1 + gamma))
-    assert np.max(np.abs(J.matrix - k * np.eye(2))) < 0.03  # Monte Carlo error (kurtosis of Laplace data)
-    a = T.alpha_constant(fam, law, n_mc=100_000)
+    assert np.max(np.abs(J.matrix - k * np.eye(2))) < 0.05  # Monte Carlo error (kurtosis of Laplace data)
+    a = T.alpha_constant(fam, law, n_mc=40_000)
     assert a.se > 0 and abs(a.value - 0.5) < 5 * a.se + 1e-3
     with pytest.raises(SCSCInputError, match="population map"):
         T.estimate_c(fam, law, lam=0.1, gamma=0.0, n=10)

@@ -240,6 +240,7 @@ CHECKS = [
           "autodiff Jacobians of the population map (and implicit differentiation) in the mean-svec chart, float64", jacobian_factor),
     Check("cor-4.5", "Corollary 4.5: any gamma > 0 is exponentially more stable and gives better weights than gamma = 0",
           "sympy termwise proof of B_gamma(t) < B_0(t), t >= 1, and of the limits; finite-sample loops for gamma = 0, 1, 5", corollary),
-    Check("conj-4.7", "Conjecture 4.7: with correction, theta_0 may start farther and lambda may be larger",
+    Check("conj-4.7", "Conjecture 4.7 (Gaussian family): with correction, theta_0 may start farther and lambda may be larger "
+          "(the GMM exploration is the conjecture-4.7 row)",
           "population Jacobian radius beyond lambda_max; finite-sample loops at lambda = 1, 2 with and without correction", conjecture),
 ]
