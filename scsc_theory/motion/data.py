@@ -442,10 +442,13 @@ def features_to_qpos(features, fps: float = 20.0):
     z = f[..., 0]
     v = f[..., 1:3] / fps
     yaw = jnp.cumsum(f[..., 3], axis=-1) / fps
-    a1, a2 = f[..., 4:7], f[..., 7:10]
-    b1 = a1 / jnp.linalg.norm(a1, axis=-1, keepdims=True)
+    # (tiny offsets keep a degenerate generated 6-D vector finite; exact inputs are unaffected
+    # beyond float32 rounding)
+    a1 = f[..., 4:7] + jnp.array([1e-12, 0.0, 0.0], jnp.float32)
+    a2 = f[..., 7:10] + jnp.array([0.0, 1e-12, 0.0], jnp.float32)
+    b1 = a1 / jnp.maximum(jnp.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
     b2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
-    b2 = b2 / jnp.linalg.norm(b2, axis=-1, keepdims=True)
+    b2 = b2 / jnp.maximum(jnp.linalg.norm(b2, axis=-1, keepdims=True), 1e-12)
     b3 = jnp.cross(b1, b2)
     tilt = jnp.stack([b1, b2, b3], axis=-1)
     R = jnp.einsum("...ij,...jk->...ik", _rotz(yaw), tilt)

@@ -148,11 +148,13 @@ class _Plan:
 
 def lowest_point(qpos: np.ndarray) -> np.ndarray:
     """Height (m) of the lowest point of any body geom, for each pose in ``qpos`` (..., 28)."""
-    from .metrics import geom_poses, lowest_geom_z
+    from .metrics import geom_poses
 
+    inf = humanoid.info()
     flat = np.asarray(qpos, dtype=np.float64).reshape(-1, humanoid.NQ)
-    pos, axis = geom_poses(flat[:, None])
-    return np.asarray(lowest_geom_z(pos, axis)).reshape(np.shape(qpos)[:-1])
+    pos, axis = geom_poses(flat)
+    low = pos[..., 2] - inf.geom_halflen * np.abs(axis[..., 2]) - inf.geom_radius   # as metrics.lowest_geom_z
+    return low.min(axis=-1).reshape(np.shape(qpos)[:-1])
 
 
 def plan_controls(ref: np.ndarray, fps: float) -> _Plan:
