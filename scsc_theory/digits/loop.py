@@ -31,6 +31,7 @@ Sample grids: after each generation the first ``per_class`` samples of every cla
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -338,31 +339,42 @@ def complete_seeds(rows, seeds, generations: int) -> list:
     return [r for r in rows if r["seed"] in done] if done else rows
 
 
+def _folder_rows(d: Path, seeds, generations) -> list:
+    f = Path(d) / "metrics.csv"
+    return complete_seeds(read_metrics_csv(f) if f.exists() else [], seeds, generations)
+
+
 def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *, figure_dir=None, summary_path=None,
-                wall_s: float | None = None) -> dict:
+                wall_s: float | None = None, extra_roots: Sequence = ()) -> dict:
     """Grid summary (``digits_summary.json``) and figures from the metrics files present (runs nothing;
-    a partial run reports the generations it reached)."""
+    a partial run reports the generations it reached). ``extra_roots``: more run folders of the SAME
+    configuration holding other seeds (e.g. a second seed run in parallel); their rows are pooled."""
     st = settings.validate()
     out = Path(out_dir)
     bdir, dirs = grid_dirs(out, lams)
-    base_rows = complete_seeds(read_metrics_csv(bdir / "metrics.csv") if (bdir / "metrics.csv").exists() else [],
-                               st.seeds, st.generations)
+    roots = [out] + [Path(r) for r in extra_roots]
+    for name in ["baseline"] + [f"lam{lam:g}" for lam in lams]:  # pooled folders must share a configuration
+        digests = {json.loads((r / name / "loop_config.json").read_text())["digest"] for r in roots
+                   if (r / name / "loop_config.json").exists()}
+        if len(digests) > 1:
+            raise SCSCInputError(f"{name}: the run folders {', '.join(map(str, roots))} hold different configurations")
+    base_rows = [r for root in roots for r in _folder_rows(grid_dirs(root, lams)[0], st.seeds, st.generations)]
     per_lam_rows, timings = {}, {}
     for lam in lams:
-        f = dirs[lam] / "metrics.csv"
-        per_lam_rows[lam] = complete_seeds(read_metrics_csv(f) if f.exists() else [], st.seeds, st.generations) + base_rows
+        per_lam_rows[lam] = [r for root in roots for r in _folder_rows(grid_dirs(root, lams)[1][lam], st.seeds,
+                                                                         st.generations)] + base_rows
     for name, d in [("baseline", bdir)] + [(f"{l:g}", dirs[l]) for l in lams]:
         sp = d / "summary.json"
         if sp.exists():
-            import json
-
             j = json.loads(sp.read_text())
             timings[name] = j.get("timings_this_call")
             ref, n = j["real_reference"], j["n"]
     grid = {"settings": asdict(st), "lams": list(lams), "reductions": st.reductions(), "real_reference": ref,
             "n": n, "m": {f"{lam:g}": math.floor(lam * n + 1e-9) for lam in lams}, "wall_s_grid_call": wall_s,
             "timings_last_call": timings,
-            "seeds_reported": {f"{lam:g}": sorted({r["seed"] for r in per_lam_rows[lam]}) for lam in lams},
+            "seeds_reported": {f"{lam:g}": {a: sorted({r["seed"] for r in per_lam_rows[lam] if r["arm"] == a})
+                                            for a in st.arms} for lam in lams},
+            "roots": [str(r) for r in roots],
             "generations_reached": {f"{lam:g}": {a: max([r["generation"] for r in per_lam_rows[lam] if r["arm"] == a],
                                                         default=None) for a in st.arms} for lam in lams},
             "last": {f"{lam:g}": last_table(summarize(per_lam_rows[lam])) for lam in lams},
