@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from . import Check, repo_root
 
 SUMMARY = Path("figures") / "digits_summary.json"
@@ -38,13 +40,18 @@ def digits_claim_from(path: Path):
         better = fc["last_window_mean"] < fs["last_window_mean"]
         ok = ok and better and gen >= GENERATIONS
         base = t.get("baseline", {}).get("fid")
-        parts.append(f"lambda={lam}: FID (mean of gens {gen - fc['window'] + 1}-{gen}) selfcorrect "
+        seeds = g.get("seeds_reported", {}).get(lam, {}).get("selfcorrect")
+        noise = ""
+        curve = g.get("summary", {}).get(lam, {}).get("selfconsume", {}).get("fid", {}).get("mean")
+        if curve and len(curve) >= 10:
+            noise = f"; generation-to-generation sd of selfconsume FID over the last 10: {np.std(curve[-10:], ddof=1):.2g}"
+        parts.append(f"lambda={lam}" + (f" ({len(seeds)} seed(s))" if seeds is not None else "")
+                     + f": FID (mean of gens {gen - fc['window'] + 1}-{gen}) selfcorrect "
                      f"{fc['last_window_mean']:.3g} vs selfconsume {fs['last_window_mean']:.3g}"
                      + (f", baseline {base['last_window_mean']:.3g}" if base else "")
                      + f" ({'lower' if better else 'NOT lower'}"
-                     + (f"; only {gen} of {GENERATIONS} generations" if gen < GENERATIONS else "") + ")")
-    nseeds = len(g.get("settings", {}).get("seeds", []))
-    return (f"{SUMMARY}, {nseeds} seed(s): " + "; ".join(parts)), "PASS" if ok else "FAIL"
+                     + (f"; only {gen} of {GENERATIONS} generations" if gen < GENERATIONS else "") + noise + ")")
+    return (f"{SUMMARY}: " + "; ".join(parts)), "PASS" if ok else "FAIL"
 
 
 def digits_claim(quick: bool):
