@@ -397,7 +397,7 @@ def run_sweep(
     out = None if out_dir is None else Path(out_dir)
     is_writer = jax.process_index() == 0
 
-    spec = LoopSpec(n=n, generations=generations, m_max=m_max)
+    spec = LoopSpec(n=n, generations=generations, m_max=m_max, corrector=corrector)
     runner = _compiled_runner(family, data_law, spec, chunk)
     mesh = Mesh(np.asarray(devices), ("c",))
     shard = NamedSharding(mesh, PartitionSpec("c"))

@@ -69,8 +69,8 @@ def test_cli_bad_input_is_a_clear_error_before_compiling(argv, msg, tmp_path, ca
 @pytest.fixture(scope="module")
 def gaussian_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("gs")
-    lams, gammas = "0.1:0.9:4", "0:3:3"
-    res = run_sweep(Gaussian(2), make_data_law("normal", 2), lams, gammas, np.arange(4), n=200,
+    lams, gammas = "0.2:0.9:4", "0:3:3"
+    res = run_sweep(Gaussian(2), make_data_law("normal", 2), lams, gammas, np.arange(4), n=1000,
                     generations=10, chunk=5, out_dir=out)
     return res, out
 
@@ -99,7 +99,7 @@ def test_results_files_are_labelled_and_reload(gaussian_sweep):
     np.testing.assert_allclose(back.coords["lam"], res.coords["lam"])
     assert not (out / "checkpoint.npz").exists()
     # a rerun of a finished sweep loads the results instead of recomputing
-    again = run_sweep(Gaussian(2), make_data_law("normal", 2), "0.1:0.9:4", "0:3:3", np.arange(4), n=200,
+    again = run_sweep(Gaussian(2), make_data_law("normal", 2), "0.2:0.9:4", "0:3:3", np.arange(4), n=1000,
                       generations=10, chunk=5, out_dir=out)
     np.testing.assert_array_equal(again["dist"], res["dist"])
 
@@ -111,3 +111,10 @@ def test_phase_figure_and_summary(gaussian_sweep, tmp_path):
     assert summ["all_below_bound"] and summ["min_margin"] > 0
     assert all(np.isnan(r["lambda_contraction_boundary"]) for r in summ["rows"])  # "none in range"
     assert summ["rows"][0]["lambda_max_theory"] == pytest.approx(0.5)
+
+
+def test_corrector_is_used():
+    law = make_data_law("normal", 2)
+    a = run_sweep(Gaussian(2), law, "0.5", "1", [0], n=50, generations=3, corrector="ideal")
+    b = run_sweep(Gaussian(2), law, "0.5", "1", [0], n=50, generations=3, corrector="stratified")
+    assert not np.array_equal(a["dist"], b["dist"])

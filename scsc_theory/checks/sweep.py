@@ -12,13 +12,15 @@ def gaussian_sufficiency(quick: bool):
     from ..families import Gaussian
     from ..sweep import phase_summary, run_sweep
 
-    lams, gammas = ("0.05:1.5:6", "0:4:4") if quick else ("0.05:2:14", "0:6:7")
-    seeds = np.arange(4 if quick else 8)
-    res = run_sweep(Gaussian(2), make_data_law("normal", 2), lams, gammas, seeds, n=200, generations=12, chunk=12)
+    # n = 1000: with few synthetic points the finite-sample map's Jacobian fluctuates more than the
+    # margin (1 - lambda)/(1 + lambda) between the true rate and the bound near lambda = 0
+    lams, gammas = ("0.1:1.5:6", "0:4:4") if quick else ("0.1:2:20", "0:6:7")
+    seeds = np.arange(8 if quick else 16)
+    res = run_sweep(Gaussian(2), make_data_law("normal", 2), lams, gammas, seeds, n=1000, generations=12, chunk=12)
     s = phase_summary(res, C=1.0)
     none = all(np.isnan(r["lambda_contraction_boundary"]) for r in s["rows"])
     ok = bool(s.get("all_below_bound", False))
-    return (f"N(0, I_2), Gaussian family (C = 1), n = 200, {seeds.size} seeds, {s['admissible_points']} admissible "
+    return (f"N(0, I_2), Gaussian family (C = 1), n = 1000, {seeds.size} seeds, {s['admissible_points']} admissible "
             f"(lambda, gamma) points: measured r < rho/(1+gamma) at all of them: {ok}; smallest margin "
             f"{s.get('min_margin', float('nan')):.3g}, largest r/bound {s.get('max_ratio_measured_over_bound', float('nan')):.3g}; "
             f"empirical boundary r >= 1: {'none in range' if none else 'crossed'} (the condition is sufficient, not necessary)"), \
