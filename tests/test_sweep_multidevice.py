@@ -90,6 +90,7 @@ def test_resume_after_kill_is_identical(reference, tmp_path):
     assert (tmp_path / "index.json").read_text() == (reference / "index.json").read_text()
 
 
+@pytest.mark.slow
 def test_two_processes_jax_distributed(reference, tmp_path):
     port = _free_port()
     procs = []

@@ -179,12 +179,16 @@ class Flow(Family):
     # ------------------------------------------------------------------ theta*, distance
     def theta_star(self, data_law):
         self.validate(data_law)
-        flat, treedef = _theta_star_cached(self, data_law)[0]
+        flat, treedef = _theta_star_cached(self._star_family(), data_law)[0]
         return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in flat])
 
     def theta_star_report(self, data_law) -> dict:
         self.validate(data_law)
-        return dict(_theta_star_cached(self, data_law)[1])
+        return dict(_theta_star_cached(self._star_family(), data_law)[1])
+
+    def _star_family(self):
+        """theta* does not depend on the per-generation steps/lr: share one cached long-run fit."""
+        return dataclasses.replace(self, steps=1, lr=1e-3)
 
     def _dist_z(self, dtype=jnp.float32):
         return jax.random.normal(jax.random.PRNGKey(7919), (4, self.dist_n, 2), dtype)

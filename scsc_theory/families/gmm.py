@@ -172,13 +172,18 @@ class GMM(Family):
     # ------------------------------------------------------------------ theta*, distance
     def theta_star(self, data_law) -> GMMParams:
         self.validate(data_law)
-        p = _theta_star_cached(self, data_law)[0]
+        p = _theta_star_cached(self._star_family(), data_law)[0]
         return GMMParams(*(jnp.asarray(a) for a in p))
 
     def theta_star_report(self, data_law) -> dict:
         """theta*'s estimated error and, if p_data is a K-mixture, its distance to the true parameters."""
         self.validate(data_law)
-        return dict(_theta_star_cached(self, data_law)[1])
+        return dict(_theta_star_cached(self._star_family(), data_law)[1])
+
+    def _star_family(self):
+        """The same family with the per-generation settings normalised: theta* does not depend on them,
+        so families differing only in em_steps/tol share one cached fit."""
+        return dataclasses.replace(self, em_steps=1, tol=0.0)
 
     def _perms(self):
         return np.asarray(list(itertools.permutations(range(self.k))), dtype=np.int32)
