@@ -360,7 +360,8 @@ def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> l
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=9)
     fig.suptitle(f"Motion self-consuming loop: n = {settings.n}, lambda = {settings.lam:g}, gamma(ideal) = "
-                 f"{settings.gamma:g}, {len(settings.seeds)} seed(s) (band: min-max over seeds; faint: raw mean, "
+                 f"{settings.gamma:g}, physics corrector {settings.backend} strength {settings.strength:g}, "
+                 f"{len(settings.seeds)} seed(s) (band: min-max over seeds; faint: raw mean over seeds, "
                  f"bold: 5-generation moving average)\n{reductions}", fontsize=8.5)
     fig.tight_layout()
     p = save_figure(fig, path)
