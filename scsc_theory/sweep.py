@@ -642,15 +642,22 @@ def theory_C(family, data_law, *, n_mc: int = 4_000) -> Dict[str, Any]:
     mt = re.search(r"bias level\)?:\s*([0-9.eE+-]+)", str(d.get("eps_method", "")))
     if mt and d.get("eps", 0) > 0:
         bias = float(mt.group(1))
-        eps_db = max(float(d["eps"]) - bias, 0.0)
+        eps_db = _debias(float(d["eps"]), bias, float(d.get("eps_se") or 0.0) * math.sqrt(2.0))
         out["eps_bias"] = bias
         out["eps_debiased"] = eps_db
         out["C"] = 1.0 + eps_db * float(d["L"]) / float(d["alpha"])
-        out["note"] = ("C = 1 + eps L / alpha with eps debiased by the estimator's bias level (theory.constants; "
+        out["note"] = ("C = 1 + eps L / alpha with eps debiased by the estimator's bias level (0 unless > 2 se) (theory.constants; "
                        "alpha from autodiff Hessians, L by ascent on its stated domain); C_plugin uses the raw eps")
     else:
         out["note"] = "theory.constants (alpha from autodiff Hessians, L by ascent on its stated domain, eps exact)"
     return out
+
+
+def _debias(eps: float, bias: float, se: float) -> float:
+    """eps - bias if it is significant (> 2 standard errors), else 0: a plug-in W1 indistinguishable
+    from its own sampling bias is read as eps = 0 (p_theta* = p_data up to the estimator's resolution)."""
+    diff = eps - bias
+    return float(diff) if diff > 2.0 * se else 0.0
 
 
 def _w1_plugin(xa, xb):
@@ -683,7 +690,8 @@ def _constants_from_parts(family, data_law, par, n_mc, err, n_ot: int = 1000, re
         est.append(_w1_plugin(xs, xd))
         null.append(_w1_plugin(xs, xs2))
     eps, bias = float(np.mean(est)), float(np.mean(null))
-    eps_db = max(eps - bias, 0.0)
+    se_diff = float(np.std(np.asarray(est) - np.asarray(null), ddof=1) / np.sqrt(repeats))
+    eps_db = _debias(eps, bias, se_diff)
     return {"alpha": a.value, "L": lip.L, "L_domain": lip.domain, "eps": eps, "eps_se": float(np.std(est, ddof=1) / np.sqrt(repeats)),
             "eps_bias": bias, "eps_debiased": eps_db, "C_plugin": 1.0 + eps * lip.L / a.value,
             "C": 1.0 + eps_db * lip.L / a.value, "parametrization": par.name if par is not None else "raw",
