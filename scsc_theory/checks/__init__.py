@@ -36,8 +36,10 @@ class Check:
             if status not in STATUSES:
                 measured, status = f"invalid status {status!r}: {measured}", "FAIL"
         except Exception as err:  # a crashing check is a failing check
-            tb = traceback.format_exception_only(type(err), err)[-1].strip()
-            measured, status = f"error: {tb}", "FAIL"
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+            loc = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+            measured, status = f"error: {type(err).__name__}: {first}{loc}", "FAIL"
         return CheckResult(self.id, self.claim, self.what, measured, status, time.perf_counter() - t0)
 
 
