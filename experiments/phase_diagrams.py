@@ -14,7 +14,7 @@ import sys
 import time
 
 COMMANDS = {
-    "gaussian": "scsc sweep --family gaussian --data normal --lam 0.1:2:20 --gamma 0:6:7 --seeds 16 --generations 40 "
+    "gaussian": "scsc sweep --family gaussian --data normal --lam 0.2:2:19 --gamma 0:6:7 --seeds 16 --generations 40 "
                 "--n 1000 --out runs/phase/gaussian --figure figures/phase_gaussian.png",
     "gaussian_laplace": "scsc sweep --family gaussian --data laplace --lam 0.05:2:14 --gamma 0:6:7 --seeds 8 "
                         "--generations 40 --n 200 --out runs/phase/gaussian_laplace --figure figures/phase_gaussian_laplace.png",
