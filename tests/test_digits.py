@@ -206,11 +206,14 @@ def test_resume_after_kill_is_identical(tmp_path):
 
 
 # ----- the paper check reads the measured file ----------------------------------------------------
-def _fake_summary(path, fc, fs, gen=50):
-    cell = lambda v: {"fid": {"gen0": 1.0, "last": v, "last_ci": [v, v], "last_generation": gen,
-                              "last_window_mean": v, "window": 5}}
-    g = {"settings": {"seeds": [0]},
-         "last": {lam: {"selfcorrect": cell(fc), "selfconsume": cell(fs), "baseline": cell(0.5)} for lam in ("1", "1.5")}}
+def _fake_summary(path, fc, fs, gen=50, noise=0.01):
+    rng = np.random.default_rng(0)
+    gens = list(range(gen + 1))
+    curve = lambda v: {"generations": gens, "mean": list(v + noise * rng.normal(size=len(gens)))}
+    arm = lambda v, acc: {"fid": curve(v), "accuracy": curve(acc)}
+    g = {"seeds_reported": {lam: {"selfcorrect": [0, 1]} for lam in ("1", "1.5")},
+         "summary": {lam: {"selfcorrect": arm(fc, 0.99), "selfconsume": arm(fs, 0.95), "baseline": arm(0.5, 0.97)}
+                     for lam in ("1", "1.5")}}
     path.write_text(json.dumps(g))
 
 
@@ -222,9 +225,13 @@ def test_digits_check_status_comes_from_the_file(tmp_path):
     p = tmp_path / "s.json"
     _fake_summary(p, 1.0, 2.0)
     m, status = digits_claim_from(p)
-    assert status == "PASS" and "selfcorrect 1 vs selfconsume 2" in m
+    assert status == "PASS" and "lower, resolved" in m and "(2 seed(s))" in m
     _fake_summary(p, 3.0, 2.0)
-    assert digits_claim_from(p)[1] == "FAIL"
+    m, status = digits_claim_from(p)
+    assert status == "FAIL" and "NOT lower" in m
+    _fake_summary(p, 1.0, 1.01, noise=0.5)  # lower on average but inside the noise
+    m, status = digits_claim_from(p)
+    assert status == "FAIL" and ("not resolved" in m or "NOT lower" in m) and "lower, resolved" not in m
     _fake_summary(p, 1.0, 2.0, gen=30)
     m, status = digits_claim_from(p)
     assert status == "FAIL" and "only 30 of 50" in m
