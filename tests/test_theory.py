@@ -308,6 +308,7 @@ class OpaqueGaussian(_Family):
         return self.inner.distance(params, theta_star)
 
 
+@pytest.mark.slow
 def test_generic_family_monte_carlo_implicit_jacobian_and_alpha():
     fam, law = OpaqueGaussian(), make_data_law("laplace", 1)
     assert T.get_parametrization(fam, law).name == "raw"
