@@ -93,15 +93,14 @@ def register(sub) -> None:
         add(dsub)
 
 
-QUICK = dict(generations=2, n_train=200, k=8, width=16, depth=1, gen0_steps=200, steps_per_gen=20, sample_steps=8,
-             n_eval=100, clf_steps=300, per_class=2)
+QUICK = dict(lam=1.0, arms=("selfconsume", "selfcorrect"), generations=1, n_train=200, k=8, width=16, depth=1, gen0_steps=200, steps_per_gen=20,
+             sample_steps=8, n_eval=100, clf_steps=200, per_class=2)
 
 
 def quick(out_dir: Path) -> list[Path]:
-    """Tiny digits configuration (all four arms, lambda 1, 2 generations, tiny model): checks the
-    pipeline end to end in well under a minute; numbers are not meaningful."""
-    from ..digits.loop import DigitsLoopSettings, run_digits_grid
+    """Tiny digits configuration (selfconsume and selfcorrect, lambda 1, 1 generation, tiny model):
+    checks the pipeline end to end (compilation dominates its time); numbers are not meaningful."""
+    from ..digits.loop import DigitsLoopSettings, run_digits_loop
 
-    st = DigitsLoopSettings(**QUICK)
-    g = run_digits_grid(st, [1.0], Path(out_dir), progress=False)
-    return [Path(f) for f in g["files"]] + [Path(out_dir) / "lam1" / "metrics.csv", Path(out_dir) / "baseline" / "metrics.csv"]
+    info = run_digits_loop(DigitsLoopSettings(**QUICK), Path(out_dir), progress=False)
+    return [Path(f) for f in info["files"]]

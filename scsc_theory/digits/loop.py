@@ -436,7 +436,9 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
             if ref is not None and refkey[met] in ref:
                 ax.axhline(ref[refkey[met]], color="k", ls=":", lw=1, label="real digits")
             if i == 0:
-                ax.set_title(f"lambda = {lam:g}\n{title}", fontsize=9)
+                ns = {a: len({r["seed"] for r in rows_by_lam[lam] if r["arm"] == a}) for a in ARMS}
+                ns_txt = ", ".join(sorted({f"{v}" for a, v in ns.items() if v}))
+                ax.set_title(f"lambda = {lam:g} ({ns_txt} seed(s) per arm)\n{title}", fontsize=9)
             else:
                 ax.set_title(title, fontsize=9)
             if met == "fid":
@@ -444,8 +446,7 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
             ax.set_xlabel("generation")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    nseeds = len({r["seed"] for rows in rows_by_lam.values() for r in rows})
-    fig.suptitle(f"Digits (8x8) self-consuming loop, {nseeds} seed(s) (band: min-max over seeds; faint: raw mean, "
+    fig.suptitle(f"Digits (8x8) self-consuming loop (band: min-max over seeds; faint: raw mean, "
                  f"bold: 5-generation moving average); correction: nearest of {st.k} k-means "
                  f"centres per class ({'replacement' if check_gamma(st.correct_gamma) is None else f'gamma={st.correct_gamma:g}'}), "
                  f"ideal gamma = {st.gamma:g}\n{st.reductions()}", fontsize=8.5)
