@@ -64,3 +64,13 @@ def test_all_checks_pass_quick(tmp_path):
     out = tmp_path / "paper_checks.md"
     assert main(["checks", "--quick", "--out", str(out)]) == 0
     assert K.parse_ids(out.read_text()) == [c.id for c in K.registered_checks()]
+
+
+def test_check_precision_flag():
+    import jax.numpy as jnp
+
+    def dtype(quick):
+        return str(jnp.zeros(()).dtype), "PASS"
+
+    assert Check("p64", "c", "w", dtype, x64=True).run().measured == "float64"
+    assert Check("p32", "c", "w", dtype, x64=False).run().measured == "float32"

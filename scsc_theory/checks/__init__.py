@@ -3,7 +3,8 @@
 Each area module ``scsc_theory/checks/<area>.py`` (areas in :data:`AREAS`, missing ones skipped)
 defines ``CHECKS``: a list of :class:`Check`. A check has an ``id`` (unique, stable), the paper's
 ``claim``, ``what`` is run, and ``fn(quick: bool) -> (measured: str, status: str)`` with status
-one of PASS / FAIL / EXPLORED. An exception inside ``fn`` is reported as FAIL.
+one of PASS / FAIL / EXPLORED, and optionally ``x64`` (True/False: run under that JAX precision;
+``scsc checks`` sets no global precision). An exception inside ``fn`` is reported as FAIL.
 """
 from __future__ import annotations
 
@@ -28,11 +29,19 @@ class Check:
     claim: str
     what: str
     fn: Callable[[bool], Tuple[str, str]] = dataclasses.field(compare=False, hash=False)
+    #: True / False runs ``fn`` inside ``jax.enable_x64(x64)``; None leaves JAX's precision as it is.
+    x64: Optional[bool] = None
 
     def run(self, quick: bool = False) -> "CheckResult":
         t0 = time.perf_counter()
         try:
-            measured, status = self.fn(quick)
+            if self.x64 is None:
+                measured, status = self.fn(quick)
+            else:
+                import jax
+
+                with jax.enable_x64(bool(self.x64)):
+                    measured, status = self.fn(quick)
             if status not in STATUSES:
                 measured, status = f"invalid status {status!r}: {measured}", "FAIL"
         except Exception as err:  # a crashing check is a failing check
