@@ -22,7 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scsc_theory.io import write_json, write_text  # noqa: E402
-from scsc_theory.motion.loop import MotionLoopSettings, format_table, run_motion_loop  # noqa: E402
+from scsc_theory.diffusion import read_metrics_csv  # noqa: E402
+from scsc_theory.motion.loop import (MotionLoopSettings, format_table, format_window_table, run_motion_loop,  # noqa: E402
+                                     window_table)
 
 
 def main(argv=None) -> int:
@@ -37,10 +39,13 @@ def main(argv=None) -> int:
     s = MotionLoopSettings(n=64, lam=1.0, generations=args.generations, seeds=tuple(range(args.seeds)),
                            preset=args.preset, gamma=1.0, strength=args.strength)
     info = run_motion_loop(s, args.out, figure_dir=args.figures)
-    table = format_table(info["summary"])
+    rows = read_metrics_csv(Path(args.out) / "metrics.csv")
+    wt = window_table(rows)
+    table = format_window_table(wt) + "\n\nLast generation only:\n\n" + format_table(info["summary"])
     fig = Path(args.figures)
-    write_json(fig / "motion_loop_summary.json", {k: info[k] for k in ("settings", "preset", "reductions", "denoiser_params",
-                                                                       "timings_this_call", "last_generation_table")})
+    write_json(fig / "motion_loop_summary.json", {**{k: info[k] for k in ("settings", "preset", "reductions", "denoiser_params",
+                                                                           "last_generation_table")},
+                                                  "last10_generations_table": wt})
     write_text(fig / "motion_loop_table.md", info["reductions"] + "\n\n" + table + "\n")
     print(info["reductions"])
     print(table)

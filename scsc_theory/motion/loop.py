@@ -24,6 +24,7 @@ standard deviation of the evaluator's held-out true clips (a fixed map shared by
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -274,6 +275,15 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
         "summary": summary,
         "last_generation_table": last_generation_table(summary),
     }
+    history = []
+    if (out / "summary.json").exists():
+        try:
+            history = json.loads((out / "summary.json").read_text()).get("timings_history", [])
+        except ValueError:
+            history = []
+    if timing:
+        history = history + [timing]
+    info["timings_history"] = history  # one entry per call that computed something (resumes add entries)
     write_json(out / "summary.json", info)
     files = [out / "metrics.csv", out / "summary.json"]
     complete = stop_after is None
@@ -310,6 +320,45 @@ def format_table(summary: dict, metrics: Sequence[str] = ("fid", "diversity", "a
             lo, hi = d["last"]["ci"]
             cells.append(f"{d['mean'][0]:.3g} -> {d['last']['mean']:.3g} [{lo:.3g}, {hi:.3g}]")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def window_table(rows, window: int = 10, metrics: Sequence[str] = ("fid", "diversity", "multimodality", "accuracy",
+                                                                        PHYS_SCORE, "foot_skating")) -> dict:
+    """Per arm and metric: the mean over the last ``window`` generations of each seed, then the mean
+    and 95% t-interval of those per-seed means across seeds (less noisy than one generation)."""
+    from ..diffusion.fid import mean_ci
+
+    by: dict = {}
+    gmax = max(r["generation"] for r in rows)
+    for r in rows:
+        if r["metric"] in metrics and r["generation"] > gmax - window:
+            by.setdefault(r["arm"], {}).setdefault(r["metric"], {}).setdefault(r["seed"], []).append(r["value"])
+    g0: dict = {}
+    for r in rows:
+        if r["metric"] in metrics and r["generation"] == 0:
+            g0.setdefault(r["arm"], {}).setdefault(r["metric"], []).append(r["value"])
+    out = {}
+    for arm in [a for a in ARMS if a in by]:
+        out[arm] = {}
+        for met in metrics:
+            if met not in by[arm]:
+                continue
+            m, lo, hi = mean_ci([float(np.mean(v)) for v in by[arm][met].values()])
+            out[arm][met] = {"gen0_mean": float(np.mean(g0[arm][met])), "last_window_mean": m, "ci95": [lo, hi],
+                             "window": [gmax - window + 1, gmax], "n_seeds": len(by[arm][met])}
+    return out
+
+
+def format_window_table(wt: dict) -> str:
+    mets = list(next(iter(wt.values())).keys())
+    w = next(iter(next(iter(wt.values())).values()))["window"]
+    lines = [f"| arm | " + " | ".join(f"{m}: gen 0 -> mean of gens {w[0]}-{w[1]} [95% CI over seeds]" for m in mets) + " |",
+             "|---|" + "---|" * len(mets)]
+    for arm, d in wt.items():
+        lines.append(f"| {arm} | " + " | ".join(
+            f"{d[m]['gen0_mean']:.3g} -> {d[m]['last_window_mean']:.3g} [{d[m]['ci95'][0]:.3g}, {d[m]['ci95'][1]:.3g}]"
+            for m in mets) + " |")
     return "\n".join(lines)
 
 
@@ -356,6 +405,9 @@ def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> l
             if mat.shape[0] > 1:
                 ax.fill_between(gens, _smooth(mat.min(0)), _smooth(mat.max(0)), color=c, alpha=0.12, lw=0)
         ax.set_title(title, fontsize=10)
+        if met == "fid":
+            ax.set_yscale("log")
+            ax.set_title(title + ", log scale", fontsize=10)
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=9)
