@@ -758,7 +758,7 @@ def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[
 
 
 def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Optional[float] = None,
-               title: Optional[str] = None) -> Dict[str, Any]:
+               title: Optional[str] = None, C_alt: Optional[float] = None) -> Dict[str, Any]:
     """Three heatmaps over (lambda, gamma): final distance to theta*, measured contraction factor,
     and bound minus measured in the admissible region; theoretical boundary lambda = (1+gamma)/((2+gamma) C)
     on each; empirical boundaries marked (or "none in range"). Returns :func:`phase_summary`."""
@@ -791,6 +791,9 @@ def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Option
         im = ax.pcolormesh(le, ge, np.asarray(Z, float).T, cmap=cmap, shading="flat", **kw)
         fig.colorbar(im, ax=ax)
         ax.plot(lline, gline, "c-", lw=2, label=c_lab)
+        if C_alt is not None and np.isfinite(C_alt) and C is not None and abs(C_alt - C) > 1e-9 * C:
+            ax.plot(lambda_max(C_alt, gline), gline, "c--", lw=1.5,
+                    label=f"theory with plug-in (biased) eps: C = {C_alt:.3g}")
         ax.set_xlim(le[0], le[-1])
         ax.set_ylim(ge[0], ge[-1])
         ax.set_xlabel("lambda")

@@ -120,7 +120,7 @@ def run(args) -> int:
         return 0
     consts = constants_for(fam, law, out, args.C)
     fig = Path(args.figure) if args.figure else out / "phase.png"
-    summ = plot_phase(res, fig, consts.get("C"), args.err_threshold)
+    summ = plot_phase(res, fig, consts.get("C"), args.err_threshold, C_alt=consts.get("C_plugin"))
     summ["constants"] = consts
     summ["figure"] = str(fig)
     summ["theta_star_report"] = fam.theta_star_report(law) if hasattr(fam, "theta_star_report") else {}
