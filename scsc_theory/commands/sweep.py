@@ -158,14 +158,14 @@ def quick(out_dir):
     files = []
     for fam, (data, lam, gamma) in QUICK.items():
         d = out_dir / fam
-        gens = {"gaussian": "30", "gmm": "20", "flow": "10"}[fam]
+        gens = {"gaussian": "20", "gmm": "12", "flow": "8"}[fam]
         argv = ["sweep", "--family", fam, "--data", data, "--lam", lam, "--gamma", gamma, "--seeds", "2",
                 "--generations", gens, "--out", str(d), "--chunk", gens,
                 # these settings are well specified (Gaussian on N(0, I), K = 2 on the 2-mixture) or have an
                 # undefined C (flow), so the boundary uses C = 1 without the minute-long constants computation
                 "--C", "1"]
         if fam == "flow":
-            argv += ["--flow-star-steps", "300", "--flow-steps", "5"]
+            argv += ["--flow-star-steps", "200", "--flow-steps", "5"]
         if fam == "gmm":
             argv += ["--em-steps", "5"]
         if main(argv) != 0:
