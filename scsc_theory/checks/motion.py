@@ -1,0 +1,203 @@
+"""Checks of the human-motion claims (Gillman et al., ICML 2024, section 5), CPU-sized.
+
+The verdicts are read from the MEASURED results files of the full runs; nothing is hard-coded:
+
+* ``figures/motion_loop_summary.json`` (``python experiments/motion_loop.py``: n = 64, lambda = 1,
+  50 generations, 3 seeds, arms baseline / selfconsume / selfcorrect (physics corrector, strength
+  0.5) / ideal (gamma = 1), cpu preset);
+* ``figures/motion_loop_strength.json`` when present (``python experiments/motion_strength.py``:
+  adds ``selfcorrect@0``, the same loop with corrector strength 0).
+
+Both hold ``last10_generations_table``: per arm and metric, the mean over generations 41-50 of each
+seed, then the mean and 95% Student-t interval across the ``n_seeds`` seeds. The comparisons use
+Welch's two-sample t-test on those per-seed window means (standard deviations recovered from the
+interval half-widths): ``A`` is *resolved worse / better* than ``B`` on a metric when the two-sided
+p < 0.05 and the difference has that sign (FID: lower is better; accuracy: higher is better).
+
+* collapse without correction: selfconsume resolved worse than baseline on FID or accuracy;
+* an arm *holds* (selfcorrect at each strength, ideal): on FID and accuracy it is not resolved
+  worse than baseline, it is resolved better than selfconsume on at least one of them, and no worse
+  in mean than selfconsume on the other.
+
+With 3 seeds a difference inside the seed-to-seed spread is reported as not resolved (FAIL for a
+"holds" row). The claim that larger n (128, 256) collapses less is not run on CPU: FAIL, "not run".
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from . import Check, repo_root
+
+SUMMARY = Path("figures") / "motion_loop_summary.json"
+STRENGTH = Path("figures") / "motion_loop_strength.json"
+GENERATIONS = 50
+ALPHA = 0.05
+#: +1: higher is better, -1: lower is better
+SENSE = {"fid": -1, "accuracy": +1}
+
+
+def _stats(entry: dict):
+    """(mean, sd, n) of the per-seed window means from a ``last10_generations_table`` entry."""
+    from scipy import stats
+
+    m, (lo, hi), n = float(entry["last_window_mean"]), entry["ci95"], int(entry["n_seeds"])
+    half = (float(hi) - float(lo)) / 2.0
+    sd = half * math.sqrt(n) / float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
+    return m, sd, n
+
+
+def compare(a: dict, b: dict, metric: str):
+    """(verdict, p) of arm entry ``a`` against ``b``: 'better' / 'worse' (resolved) or 'tie'."""
+    from scipy import stats
+
+    ma, sa, na = _stats(a)
+    mb, sb, nb = _stats(b)
+    if not (na > 1 and nb > 1):
+        return "tie", float("nan")
+    va, vb = sa * sa / na, sb * sb / nb
+    se = math.sqrt(va + vb)
+    if se == 0:
+        p = 0.0 if ma != mb else 1.0
+    else:
+        df = (va + vb) ** 2 / ((va * va / (na - 1) if va else 0.0) + (vb * vb / (nb - 1) if vb else 0.0))
+        p = float(2 * stats.t.sf(abs(ma - mb) / se, df))
+    if p < ALPHA and ma != mb:
+        return ("better" if SENSE[metric] * (ma - mb) > 0 else "worse"), p
+    return "tie", p
+
+
+def _fmt(entry: dict) -> str:
+    lo, hi = entry["ci95"]
+    return f"{entry['last_window_mean']:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def _load(path: Path):
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def _window_note(table: dict, arms) -> str:
+    w = [tuple(table[a]["fid"]["window"]) for a in arms]
+    short = [x for x in w if x[1] < GENERATIONS]
+    return f"; only up to generation {min(x[1] for x in short)} of {GENERATIONS}" if short else ""
+
+
+def _missing(path: Path) -> tuple:
+    return (f"no results file {path} (run `python experiments/motion_loop.py`"
+            + (" then `python experiments/motion_strength.py`" if path == STRENGTH else "") + ")"), "FAIL"
+
+
+def collapse_from(path: Path):
+    g = _load(path)
+    if g is None:
+        return _missing(SUMMARY)
+    t = g["last10_generations_table"]
+    if "baseline" not in t or "selfconsume" not in t:
+        return f"{SUMMARY}: missing arms", "FAIL"
+    parts, worse = [], False
+    for met in ("fid", "accuracy"):
+        v, p = compare(t["selfconsume"][met], t["baseline"][met], met)
+        worse = worse or v == "worse"
+        parts.append(f"{met} selfconsume {_fmt(t['selfconsume'][met])} vs baseline {_fmt(t['baseline'][met])} "
+                     f"(Welch p = {p:.2g}: {'worse, resolved' if v == 'worse' else 'better, resolved' if v == 'better' else 'not resolved'})")
+    w = t["baseline"]["fid"]["window"]
+    note = _window_note(t, ("baseline", "selfconsume"))
+    ok = worse and not note
+    return (f"{SUMMARY}, gens {w[0]}-{w[1]}, mean [95% CI over {t['baseline']['fid']['n_seeds']} seeds]: "
+            + "; ".join(parts) + note), "PASS" if ok else "FAIL"
+
+
+def holds(table: dict, arm: str, label: str):
+    """(measured text, passed) for one arm against baseline and selfconsume."""
+    parts, not_worse_than_base, better_somewhere, no_worse_mean = [], True, False, True
+    for met in ("fid", "accuracy"):
+        vb, pb = compare(table[arm][met], table["baseline"][met], met)
+        vs, ps = compare(table[arm][met], table["selfconsume"][met], met)
+        not_worse_than_base &= vb != "worse"
+        better_somewhere |= vs == "better"
+        mean_diff = SENSE[met] * (table[arm][met]["last_window_mean"] - table["selfconsume"][met]["last_window_mean"])
+        no_worse_mean &= mean_diff >= 0 or vs == "better"
+        parts.append(f"{met} {label} {_fmt(table[arm][met])} vs baseline {_fmt(table['baseline'][met])} "
+                     f"(p = {pb:.2g}, {vb if vb != 'tie' else 'not resolved'}) vs selfconsume "
+                     f"{_fmt(table['selfconsume'][met])} (p = {ps:.2g}, {vs if vs != 'tie' else 'not resolved'})")
+    ok = not_worse_than_base and better_somewhere and no_worse_mean
+    why = [] if ok else [w for w, bad in (("resolved worse than baseline", not not_worse_than_base),
+                                          ("not resolved better than selfconsume", not better_somewhere),
+                                          ("worse in mean than selfconsume", not no_worse_mean)) if bad]
+    return "; ".join(parts) + (f" => {', '.join(why)}" if why else " => holds"), ok
+
+
+def _holds_row(path: Path, arm: str, label: str, name: Path):
+    g = _load(path)
+    if g is None:
+        return _missing(name)
+    t = g["last10_generations_table"]
+    if any(a not in t for a in ("baseline", "selfconsume", arm)):
+        return f"{name}: arm {arm} missing", "FAIL"
+    text, ok = holds(t, arm, label)
+    note = _window_note(t, ("baseline", "selfconsume", arm))
+    w = t[arm]["fid"]["window"]
+    return (f"{name}, gens {w[0]}-{w[1]}, {t[arm]['fid']['n_seeds']} seeds: {text}{note}"), \
+        "PASS" if ok and not note else "FAIL"
+
+
+def collapse(quick: bool):
+    return collapse_from(repo_root() / SUMMARY)
+
+
+def selfcorrect_default(quick: bool):
+    g = _load(repo_root() / SUMMARY)
+    s = g["settings"].get("strength") if g else None
+    return _holds_row(repo_root() / SUMMARY, "selfcorrect", f"selfcorrect@{s:g}" if s is not None else "selfcorrect",
+                      SUMMARY)
+
+
+def selfcorrect_strength0(quick: bool):
+    return _holds_row(repo_root() / STRENGTH, "selfcorrect@0", "selfcorrect@0", STRENGTH)
+
+
+def ideal(quick: bool):
+    return _holds_row(repo_root() / SUMMARY, "ideal", "ideal", SUMMARY)
+
+
+def larger_n(quick: bool):
+    return ("not run: only n = 64 was run (CPU); no n = 128 / 256 motion-loop results exist in figures/, "
+            "so the trend in n is untested"), "FAIL"
+
+
+_SETTING = ("n = 64 real clips, lambda = 1, 50 generations, 3 seeds, cpu preset (transformer d 64, 2 layers; "
+            "reductions in the summary); gens 41-50 per-seed means, Welch t-test p < 0.05 between arms")
+
+CHECKS = [
+    Check("motion-collapse-uncorrected",
+          "Motion (section 5): without correction, the self-consuming loop at lambda = 1, n = 64 degrades "
+          "(FID and/or recognition accuracy worse than the baseline trained on real data only)",
+          "arms selfconsume vs baseline; " + _SETTING + "; read from the measured figures/motion_loop_summary.json",
+          collapse),
+    Check("motion-selfcorrect-holds",
+          "Motion (section 5): self-correction by the physics simulator keeps the loop close to the baseline and "
+          "better than the uncorrected loop (FID, accuracy)",
+          "arm selfcorrect (physics corrector, default strength 0.5) vs baseline and selfconsume: holds iff not "
+          "resolved worse than baseline on FID and accuracy, resolved better than selfconsume on one and not worse "
+          "in mean on the other; " + _SETTING + "; read from figures/motion_loop_summary.json",
+          selfcorrect_default),
+    Check("motion-selfcorrect-holds-strength0",
+          "Motion (section 5): as above, with the physics corrector at strength 0 (gains x4, residual bounds x20: "
+          "closest to the input)",
+          "arm selfcorrect at corrector strength 0 (separate run, same seeds and generation-0 models) vs baseline "
+          "and selfconsume, same rule; " + _SETTING + "; read from figures/motion_loop_strength.json",
+          selfcorrect_strength0),
+    Check("motion-ideal-holds",
+          "Motion (section 5): the idealized self-correcting loop (gamma = 1: a sample replaced by a true clip "
+          "w.p. 1/2) stays closer to the baseline than the uncorrected loop",
+          "arm ideal (gamma = 1) vs baseline and selfconsume, same rule; " + _SETTING
+          + "; read from figures/motion_loop_summary.json",
+          ideal),
+    Check("motion-larger-n-less-collapse",
+          "Motion (section 5): with more real clips (n = 128, 256) the self-consuming loop collapses less",
+          "not run (the CPU study ran n = 64 only)",
+          larger_n),
+]
