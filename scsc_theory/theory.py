@@ -743,7 +743,7 @@ def epsilon_constant(family, data_law, *, n_ot: int = 1000, repeats: int = 4, n_
             val = _w1_gauss_1d(mu, sd, data_law)
             return Estimate(val, 0.0, "exact (1-D): int_0^1 |F*^-1(u) - F_data^-1(u)| du by adaptive quadrature")
         marg = product_marginals(data_law) if _is_gaussian(family) else None
-        cov = np.asarray(ts.cov, np.float64)
+        cov = np.asarray(ts.cov, np.float64) if marg is not None else None
         if marg is not None and np.allclose(cov, np.diag(np.diag(cov)), atol=1e-14):
             from scipy.stats import norm
 
