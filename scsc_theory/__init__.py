@@ -18,7 +18,7 @@ Quick start::
 from ._validate import SCSCInputError
 from .correction import CORRECTORS, correct, get_corrector, target_fraction
 from .data import DATA_LAWS, GaussianMixture, Laplace, Normal, StudentT, make_data_law
-from .families import Family, Gaussian, GaussianParams, gaussian_w2
+from .families import GMM, Family, Flow, Gaussian, GaussianParams, GMMParams, gaussian_w2
 from .loop import LoopResult, LoopSpec, accumulate_counts, grid, run_loop, synthetic_count
 
 __version__ = "0.1.0"
@@ -27,6 +27,6 @@ __all__ = [
     "SCSCInputError",
     "CORRECTORS", "correct", "get_corrector", "target_fraction",
     "DATA_LAWS", "GaussianMixture", "Laplace", "Normal", "StudentT", "make_data_law",
-    "Family", "Gaussian", "GaussianParams", "gaussian_w2",
+    "Family", "Gaussian", "GaussianParams", "gaussian_w2", "GMM", "GMMParams", "Flow",
     "LoopResult", "LoopSpec", "accumulate_counts", "grid", "run_loop", "synthetic_count",
 ]
