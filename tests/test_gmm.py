@@ -126,3 +126,19 @@ def test_loop_runs_and_records():
     assert res.metrics["dist"].shape == (2, 9)
     assert np.isfinite(res.metrics["dist"]).all() and not res.diverged.any()
     assert set(res.metrics) >= {"dist", "collapsed", "min_weight"}
+
+
+def test_fit_accepts_float64_data_with_float32_warm_start():
+    """A float32 theta* warm start refitted on float64 data (x64 on) must not break the EM carry."""
+    import jax
+    import jax.numpy as jnp
+
+    from scsc_theory.families import GMM
+
+    fam = GMM(2, 2)
+    p32 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32),
+                                 fam.theta_star(__import__("scsc_theory").make_data_law("mixture", 2)))
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.PRNGKey(0), (50, 2), dtype=jnp.float64)
+        out = fam.fit(p32, x, jnp.ones(50, jnp.float64))
+        assert out.means.dtype == jnp.float64

@@ -162,6 +162,7 @@ class GMM(Family):
             q = jax.tree_util.tree_map(lambda a, b: jnp.where(done, b, a), q, p)
             return q, done | (change < tol)
 
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, x.dtype), params)  # warm start in the data's dtype
         out, _ = jax.lax.fori_loop(0, steps, body, (params, jnp.asarray(False)))
         return out
 
