@@ -7,6 +7,9 @@ preset (reductions stated on the figure and in summary.json). Same as::
     scsc motion loop --n 64 --lam 1.0 --arms baseline,selfconsume,selfcorrect,ideal \\
         --generations 50 --seeds 3 --preset cpu --gamma 1.0 --out runs/motion_full --figures figures
 
+The larger-n study (paper: less collapse with more real data) is the same script with
+``--n 256 --arms baseline,selfconsume --seeds 2 --out runs/motion_n256 --figures figures/motion_n256``.
+
 Re-running resumes from the checkpoints in ``--out``. Afterwards it writes
 ``figures/motion_loop_metrics.png``, ``figures/motion_loop_clips.png`` and the per-arm table
 ``figures/motion_loop_summary.json`` / ``figures/motion_loop_table.md``. On a GPU use
@@ -30,13 +33,15 @@ from scsc_theory.motion.loop import (MotionLoopSettings, format_table, format_wi
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "paper"))
+    ap.add_argument("--n", type=int, default=64, help="real clips (the larger-n study uses 256)")
+    ap.add_argument("--arms", default="baseline,selfconsume,selfcorrect,ideal")
     ap.add_argument("--generations", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--strength", type=float, default=0.5)
     ap.add_argument("--out", default="runs/motion_full")
     ap.add_argument("--figures", default="figures")
     args = ap.parse_args(argv)
-    s = MotionLoopSettings(n=64, lam=1.0, generations=args.generations, seeds=tuple(range(args.seeds)),
+    s = MotionLoopSettings(n=args.n, lam=1.0, arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()), generations=args.generations, seeds=tuple(range(args.seeds)),
                            preset=args.preset, gamma=1.0, strength=args.strength)
     info = run_motion_loop(s, args.out, figure_dir=args.figures)
     rows = read_metrics_csv(Path(args.out) / "metrics.csv")

@@ -20,7 +20,8 @@ p < 0.05 and the difference has that sign (FID: lower is better; accuracy: highe
   in mean than selfconsume on the other.
 
 With 3 seeds a difference inside the seed-to-seed spread is reported as not resolved (FAIL for a
-"holds" row). The claim that larger n (128, 256) collapses less is not run on CPU: FAIL, "not run".
+"holds" row). The claim that larger n collapses less compares selfconsume's gap to baseline at n = 256
+(figures/motion_n256/, 2 seeds) with n = 64.
 """
 from __future__ import annotations
 
@@ -163,9 +164,30 @@ def ideal(quick: bool):
     return _holds_row(repo_root() / SUMMARY, "ideal", "ideal", SUMMARY)
 
 
+LARGER_N = Path("figures") / "motion_n256" / "motion_loop_summary.json"
+
+
 def larger_n(quick: bool):
-    return ("not run: only n = 64 was run (CPU); no n = 128 / 256 motion-loop results exist in figures/, "
-            "so the trend in n is untested"), "FAIL"
+    """Selfconsume's gap to baseline (gens 41-50) at n = 256 against n = 64: smaller, and resolved on one metric."""
+    g64, g256 = _load(repo_root() / SUMMARY), _load(repo_root() / LARGER_N)
+    if g64 is None or g256 is None:
+        return _missing(SUMMARY if g64 is None else LARGER_N)
+    t64, t256 = g64["last10_generations_table"], g256["last10_generations_table"]
+    if any(a not in t for t in (t64, t256) for a in ("baseline", "selfconsume")):
+        return "arms baseline and selfconsume are needed at both n", "FAIL"
+    parts, smaller, resolved = [], True, False
+    for met in ("fid", "accuracy"):
+        gap = {n: SENSE[met] * (t["baseline"][met]["last_window_mean"] - t["selfconsume"][met]["last_window_mean"])
+               for n, t in ((64, t64), (256, t256))}
+        v, p = compare(t256["selfconsume"][met], t64["selfconsume"][met], met)
+        smaller &= gap[256] < gap[64]
+        resolved |= v == "better"
+        parts.append(f"{met}: selfconsume {_fmt(t64['selfconsume'][met])} (n=64) vs {_fmt(t256['selfconsume'][met])} "
+                     f"(n=256), gap to baseline {abs(gap[64]):.3g} -> {abs(gap[256]):.3g} (p = {p:.2g})")
+    note = _window_note(t256, ("baseline", "selfconsume"))
+    ok = smaller and resolved and not note
+    return (f"{SUMMARY} and {LARGER_N}, gens 41-50: " + "; ".join(parts) + note
+            + (" => less collapse at larger n" if ok else " => not resolved")), "PASS" if ok else "FAIL"
 
 
 _SETTING = ("n = 64 real clips, lambda = 1, 50 generations, 3 seeds, cpu preset (transformer d 64, 2 layers; "
@@ -198,6 +220,8 @@ CHECKS = [
           ideal),
     Check("motion-larger-n-less-collapse",
           "Motion (section 5): with more real clips (n = 128, 256) the self-consuming loop collapses less",
-          "not run (the CPU study ran n = 64 only)",
+          "arms baseline and selfconsume at n = 256 (2 seeds, `scsc motion loop --n 256 --arms baseline,selfconsume "
+          "--seeds 2 --out runs/motion_n256 --figures figures/motion_n256`) against the n = 64 run; PASS iff "
+          "selfconsume's gap to baseline shrinks on FID and accuracy and one of them is resolved (Welch p < 0.05)",
           larger_n),
 ]
