@@ -24,7 +24,6 @@ Numerics run in float64: the public entry points enable x64 for their duration.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, Callable, Dict, Optional
 

@@ -5,7 +5,7 @@ here, from the registry in :mod:`scsc_theory.checks`.
 """
 from __future__ import annotations
 
-import sys
+
 import time
 from pathlib import Path
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
+
 from pathlib import Path
 
 FAMILIES = ("gaussian",)

@@ -31,10 +31,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..diffusion import checkpoint
 from ..diffusion.fid import diversity, fid_from_features, gaussian_stats, frechet_distance, multimodality
+from ..diffusion.classifier import features_and_logits, train_classifier
 
 
 class MotionEncoder(eqx.Module):
@@ -96,33 +96,8 @@ def _digest(x, y, cfg: EvaluatorConfig, extra: str = "") -> str:
     return h.hexdigest()[:20]
 
 
-@eqx.filter_jit
-def _train(model, x, y, cfg: EvaluatorConfig):
-    opt = optax.adamw(cfg.lr, weight_decay=cfg.weight_decay)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    key = jax.random.PRNGKey(cfg.seed + 1)
-
-    def loss_fn(p, xb, yb):
-        logits = jax.vmap(eqx.combine(p, static))(xb)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
-
-    def body(carry, i):
-        p, s = carry
-        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
-        idx = jax.random.randint(k1, (cfg.batch_size,), 0, x.shape[0])
-        xb = x[idx] + cfg.noise_aug * jax.random.normal(k2, x[idx].shape)
-        loss, g = jax.value_and_grad(loss_fn)(p, xb, y[idx])
-        u, s = opt.update(g, s, p)
-        return (optax.apply_updates(p, u), s), loss
-
-    (params, _), losses = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(cfg.steps))
-    return eqx.combine(params, static), losses
-
-
-@eqx.filter_jit
-def _forward(model, x):
-    f = jax.vmap(model.features)(x)
-    return f, jax.vmap(model.head)(f)
+_train = train_classifier  # shared with the other evaluator (scsc_theory.diffusion.classifier)
+_forward = features_and_logits
 
 
 class MotionEvaluator:

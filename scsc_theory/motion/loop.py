@@ -31,15 +31,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._validate import SCSCInputError, check_choice, check_int, check_nonneg, check_finite_number
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
-from ..diffusion.loop import ARMS, read_metrics_csv
-from ..io import save_figure, write_json, write_text
+from ..diffusion.loop import ARMS
+from ..io import save_figure, write_json
 from .evaluator import EvaluatorConfig, MotionEvaluator
 from .model import GeometricLoss, get_preset, make_denoiser, num_params
 
