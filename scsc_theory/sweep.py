@@ -750,9 +750,20 @@ def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[
     summ = {"C": C, "C_line": C_line, "err_threshold": err_threshold, "rows": rows,
             "admissible_points": int(adm.sum())}
     if adm.any():
+        # standard error of the median over seeds (asymptotic: 1.2533 sd / sqrt(S))
+        per_seed = np.asarray(res["contraction"], np.float64)
+        finite = np.isfinite(per_seed)
+        S = np.maximum(finite.sum(axis=2), 1)
+        with np.errstate(invalid="ignore"):
+            sd = np.nanstd(np.where(finite, per_seed, np.nan), axis=2, ddof=1)
+        se = 1.2533 * sd / np.sqrt(S)
+        resolved_above = adm & (contr - 2.0 * se > bound)
         summ.update({
             "min_margin": float(np.nanmin(margin)), "max_ratio_measured_over_bound": float(np.nanmax(ratio)),
             "all_below_bound": bool(np.all(contr[adm] < bound[adm])),
+            "points_above_bound": int(np.sum(contr[adm] >= bound[adm])),
+            "points_resolved_above_bound": int(resolved_above.sum()),
+            "max_contraction_se": float(np.nanmax(np.where(adm, se, np.nan))),
         })
     return summ
 

@@ -118,3 +118,32 @@ def test_corrector_is_used():
     a = run_sweep(Gaussian(2), law, "0.5", "1", [0], n=50, generations=3, corrector="ideal")
     b = run_sweep(Gaussian(2), law, "0.5", "1", [0], n=50, generations=3, corrector="stratified")
     assert not np.array_equal(a["dist"], b["dist"])
+
+
+def _fake_result(per_seed):
+    """A SweepResult over lam = (0.2, 0.4), gamma = (0, 1) with given per-seed contraction factors."""
+    from scsc_theory.sweep import SweepResult
+
+    per_seed = np.asarray(per_seed, np.float64)
+    lam, gam = np.array([0.2, 0.4]), np.array([0.0, 1.0])
+    data = {"contraction": per_seed, "contraction_median": np.median(per_seed, axis=2),
+            "final_dist": np.full((2, 2), 0.1)}
+    return SweepResult(data=data, dims={}, coords={"lam": lam, "gamma": gam, "seed": np.arange(per_seed.shape[2])},
+                       attrs={})
+
+
+def test_phase_summary_counts_only_resolved_violations():
+    from scsc_theory.sweep import phase_summary, theory_bound
+
+    rng = np.random.default_rng(0)
+    LL, GG = np.meshgrid([0.2, 0.4], [0.0, 1.0], indexing="ij")
+    bound = theory_bound(LL, GG, 1.0)
+    # median slightly above the bound but within its sampling noise: not resolved
+    noisy = bound[..., None] * 1.01 + 0.05 * np.linspace(-1.0, 1.0, 16)
+    s = phase_summary(_fake_result(noisy), C=1.0)
+    assert s["points_resolved_above_bound"] == 0
+    # clearly above the bound with tiny noise: every admissible point is a resolved violation
+    above = bound[..., None] * 1.5 + 1e-4 * rng.standard_normal((2, 2, 16))
+    s = phase_summary(_fake_result(above), C=1.0)
+    assert s["points_resolved_above_bound"] == s["admissible_points"] > 0
+    assert not s["all_below_bound"]
