@@ -117,6 +117,20 @@ class LoopConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def check_arms_and_seeds(arms, seeds) -> None:
+    """Validate a loop's arms (non-empty, each one of :data:`ARMS`) and seeds (non-empty, integers >= 0)."""
+    from .._validate import SCSCInputError, check_choice, check_int
+
+    if not arms:
+        raise SCSCInputError("arms must name at least one of " + ", ".join(ARMS))
+    for a in arms:
+        check_choice("arms", a, ARMS)
+    if not seeds:
+        raise SCSCInputError("seeds must contain at least one seed")
+    for i, sd in enumerate(seeds):
+        check_int(f"seeds[{i}]", sd, 0)
+
+
 def gen_key(seed: int, generation: int, purpose: int):
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), generation), purpose)
 

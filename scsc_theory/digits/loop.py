@@ -42,9 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import SCSCInputError, check_choice, check_finite_number, check_int, check_nonneg, check_positive
+from .._validate import SCSCInputError, check_finite_number, check_int, check_nonneg, check_positive
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
-from ..diffusion.loop import ARMS, read_metrics_csv
+from ..diffusion.loop import ARMS, check_arms_and_seeds, read_metrics_csv
 from ..io import save_figure, write_json, write_npz
 from .correction import PerClassPool, check_gamma, correct_jnp, fit_centres
 from .data import IMAGE_SHAPE, NUM_CLASSES, load_split
@@ -102,14 +102,7 @@ class DigitsLoopSettings:
         check_int("clf_steps", self.clf_steps, 1)
         check_int("per_class", self.per_class, 1)
         check_int("split_seed", self.split_seed, 0)
-        if not self.arms:
-            raise SCSCInputError("arms must name at least one of " + ", ".join(ARMS))
-        for a in self.arms:
-            check_choice("arms", a, ARMS)
-        if not self.seeds:
-            raise SCSCInputError("seeds must contain at least one seed")
-        for i, s in enumerate(self.seeds):
-            check_int(f"seeds[{i}]", s, 0)
+        check_arms_and_seeds(self.arms, self.seeds)
         return self
 
     def reductions(self) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validate import SCSCInputError, check_choice, check_int, check_nonneg, check_finite_number
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
-from ..diffusion.loop import ARMS
+from ..diffusion.loop import ARMS, check_arms_and_seeds
 from ..io import save_figure, write_json
 from .evaluator import EvaluatorConfig, MotionEvaluator
 from .model import GeometricLoss, get_preset, make_denoiser, num_params
@@ -85,14 +85,7 @@ class MotionLoopSettings:
             check_int("gen0_steps", self.gen0_steps, 1)
         if self.sample_mode is not None:
             check_choice("sample_mode", self.sample_mode, ("scan", "loop"))
-        if not self.arms:
-            raise SCSCInputError("arms must name at least one of " + ", ".join(ARMS))
-        for a in self.arms:
-            check_choice("arms", a, ARMS)
-        if not self.seeds:
-            raise SCSCInputError("seeds must contain at least one seed")
-        for i, sd in enumerate(self.seeds):
-            check_int(f"seeds[{i}]", sd, 0)
+        check_arms_and_seeds(self.arms, self.seeds)
         if math.floor(self.lam * self.n + 1e-9) < 1 and any(a != "baseline" for a in self.arms):
             raise SCSCInputError(f"lam * n must be >= 1 when an arm other than baseline runs (got lam={self.lam}, n={self.n})")
         return self
