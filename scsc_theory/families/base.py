@@ -25,13 +25,14 @@ wraps parameters into that state and ``params`` reads them back. By default both
 """
 from __future__ import annotations
 
+import abc
 from typing import Any, Dict
 
 PyTree = Any
 
 
-class Family:
-    """Base class documenting the interface; subclasses are frozen dataclasses."""
+class Family(abc.ABC):
+    """Abstract base class of the interface; subclasses are frozen dataclasses."""
 
     name: str = "family"
     #: Human-readable parametrization in which ``distance`` and the theory constants are stated.
@@ -46,20 +47,25 @@ class Family:
         return state
 
     # --- required ---
-    def fit(self, state: PyTree, x, w, key) -> PyTree:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def fit(self, state: PyTree, x, w, key) -> PyTree:
+        """Weighted local argmax of sum_i w_i log p(x_i), warm-started from ``state``."""
 
-    def sample(self, key, params: PyTree, m: int):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def sample(self, key, params: PyTree, m: int):
+        """``m`` draws from p_theta, shape (m, dim)."""
 
-    def log_prob(self, params: PyTree, x):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def log_prob(self, params: PyTree, x):
+        """log p_theta(x) for each row of ``x``."""
 
-    def theta_star(self, data_law) -> PyTree:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def theta_star(self, data_law) -> PyTree:
+        """The KL projection argmax_theta E_{p_data} log p_theta."""
 
-    def distance(self, params: PyTree, theta_star: PyTree):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def distance(self, params: PyTree, theta_star: PyTree):
+        """||theta - theta*|| in the family's stated parametrization."""
 
     def metrics(self, params: PyTree, theta_star: PyTree, key) -> Dict[str, Any]:
         return {"dist": self.distance(params, theta_star)}
