@@ -122,7 +122,6 @@ def plot(arms: dict, path: Path, title: str) -> Path:
     fig.suptitle(title, fontsize=8.5)
     fig.tight_layout()
     p = save_figure(fig, path)
-    plt.close(fig)
     return p
 
 

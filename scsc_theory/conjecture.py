@@ -224,4 +224,3 @@ def plot(res: ConjectureResult, path) -> None:
     fig.suptitle(f"Conjecture 4.7 explorer: {a['family']} on {a['data']}, n={a['n']}, T={a['generations']}, "
                  f"{a['directions']} directions x {len(a['seeds'])} seeds", fontsize=10)
     save_figure(fig, path)
-    plt.close(fig)

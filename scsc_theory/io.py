@@ -60,10 +60,14 @@ def write_npz(path, **arrays) -> Path:
     return _atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def save_figure(fig, path) -> Path:
-    """Save a matplotlib figure atomically (PNG by the path's suffix)."""
+def save_figure(fig, path, close: bool = True) -> Path:
+    """Save a matplotlib figure atomically (format by the path's suffix), then close it unless ``close=False``."""
     path = Path(path)
     buf = io.BytesIO()
     fmt = path.suffix.lstrip(".") or "png"
     fig.savefig(buf, format=fmt, dpi=130, bbox_inches="tight")
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return _atomic_write_bytes(path, buf.getvalue())

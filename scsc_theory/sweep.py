@@ -832,5 +832,4 @@ def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Option
     fig.suptitle(title or (f"{a['family']} on {a['data']}: n={a['n']}, T={a['generations']}, seeds={len(a['seeds'])}, "
                            f"corrector={a['corrector']}"), fontsize=10)
     save_figure(fig, path)
-    plt.close(fig)
     return summ

@@ -139,7 +139,6 @@ def plot_toy(run: ToyRun, path) -> Path:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     out = save_figure(fig, path)
-    plt.close(fig)
     return out
 
 

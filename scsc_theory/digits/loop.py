@@ -445,7 +445,6 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
                  f"ideal gamma = {st.gamma:g}\n{st.reductions()}", fontsize=8.5)
     fig.tight_layout()
     p = save_figure(fig, path)
-    plt.close(fig)
     return [p]
 
 
@@ -496,5 +495,4 @@ def plot_sample_grid(dirs: dict, path, st: DigitsLoopSettings, arms=("selfconsum
         ax.set_title(f"{label}\n(lambda = {lam:g}, seed {seed})", fontsize=9)
     fig.tight_layout()
     p = save_figure(fig, path)
-    plt.close(fig)
     return [p]

@@ -409,7 +409,6 @@ def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> l
                  f"bold: 5-generation moving average)\n{reductions}", fontsize=8.5)
     fig.tight_layout()
     p = save_figure(fig, path)
-    plt.close(fig)
     return [p]
 
 
@@ -444,7 +443,4 @@ def plot_clip_strip(loop: SelfConsumingLoop, ctx: MotionContext, out: Path, path
     fig = render.strip(clips, names, n_frames=8,
                        title=f"Samples at the last generation, seed {s} (top: true clips of the same actions)")
     p = save_figure(fig, path)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return [p]

@@ -115,8 +115,6 @@ def render_clip(clip, out_dir, *, corrected=None, name: str = "clip", fps: float
                 title: str | None = None) -> list[Path]:
     """Write ``<name>_strip.png`` and ``<name>.gif`` for ``clip`` (T, 28), with ``corrected`` as a
     second row / panel when given. Returns the paths written (atomic writes)."""
-    import matplotlib.pyplot as plt
-
     from ..io import _atomic_write_bytes, save_figure
 
     clips = [clip] if corrected is None else [clip, corrected]
@@ -124,6 +122,5 @@ def render_clip(clip, out_dir, *, corrected=None, name: str = "clip", fps: float
     out_dir = Path(out_dir)
     fig = strip(clips, labels, n_frames=n_frames, title=title)
     png = save_figure(fig, out_dir / f"{name}_strip.png")
-    plt.close(fig)
     gif = _atomic_write_bytes(out_dir / f"{name}.gif", gif_bytes(clips, labels, fps=fps))
     return [png, gif]
