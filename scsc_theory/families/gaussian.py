@@ -79,11 +79,20 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
 
 
 def weighted_moments(x, w):
-    """Weighted mean and biased weighted covariance: sum w x / sum w and sum w (x-m)(x-m)^T / sum w."""
-    wsum = jnp.sum(w)
-    mean = jnp.sum(w[:, None] * x, axis=0) / wsum
+    """Weighted mean and biased weighted covariance: sum w x / sum w and sum w (x-m)(x-m)^T / sum w.
+
+    The sums are matrix-vector / matrix-matrix contractions over the point axis (one einsum gives
+    sum w x and sum w together): under ``vmap`` XLA's CPU backend lowers a plain ``jnp.sum`` over
+    points with a batch-size-dependent summation order, while these contractions keep, per config,
+    the same order for any number of configs, so a sweep gives bit-identical per-config numbers
+    however it is batched or sharded (``tests/test_sharding_exact.py``).
+    """
+    xa = jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
+    s = jnp.einsum("n,ni->i", w, xa)
+    wsum = s[-1]
+    mean = s[:-1] / wsum
     d = x - mean
-    cov = (w[:, None] * d).T @ d / wsum
+    cov = jnp.einsum("ni,nj->ij", w[:, None] * d, d) / wsum
     return mean, _sym(cov)
 
 
