@@ -1,14 +1,31 @@
-"""Atomic file writes, so a killed run never leaves a half-written result behind."""
+"""Atomic file writes, so a killed run never leaves a half-written result behind; code provenance
+(:func:`provenance`) for every results/summary file."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Optional
 
 import numpy as np
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows, else set and restore)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -16,6 +33,8 @@ def _atomic_write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the mode any other file the user writes gets (0666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -71,3 +90,103 @@ def save_figure(fig, path, close: bool = True) -> Path:
 
         plt.close(fig)
     return _atomic_write_bytes(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# code provenance
+# ---------------------------------------------------------------------------------------------
+
+#: Source groups (paths relative to the package folder) that the measured results of each area depend on.
+SOURCE_GROUPS = {
+    "core": ("__init__.py", "_validate.py", "io.py", "data.py", "correction.py", "loop.py", "families"),
+    "toy": ("toy.py",),
+    "theory": ("theory.py", "symbolic.py"),
+    "sweep": ("sweep.py", "conjecture.py", "distributed.py"),
+    "diffusion": ("diffusion",),
+    "motion": ("diffusion", "motion"),
+    "digits": ("diffusion", "digits"),
+}
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def source_files(groups: Iterable[str] = ("core",)) -> list:
+    """The .py files (and motion assets) of the named :data:`SOURCE_GROUPS`, relative to the package, sorted."""
+    pkg = _package_dir()
+    rels = set()
+    for g in groups:
+        if g not in SOURCE_GROUPS:
+            raise ValueError(f"unknown source group {g!r} (known: {', '.join(SOURCE_GROUPS)})")
+        for entry in SOURCE_GROUPS[g]:
+            p = pkg / entry
+            if p.is_dir():
+                rels.update(str(f.relative_to(pkg)) for f in p.rglob("*")
+                            if f.is_file() and f.suffix in (".py", ".xml") and "__pycache__" not in f.parts)
+            elif p.is_file():
+                rels.add(entry)
+    return sorted(rels)
+
+
+def source_hash(groups: Iterable[str] = ("core",)) -> str:
+    """sha256 (first 16 hex digits) over the relative path and bytes of every file of ``groups``."""
+    pkg = _package_dir()
+    h = hashlib.sha256()
+    for rel in source_files(groups):
+        h.update(rel.encode() + b"\0" + (pkg / rel).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _git_commit() -> Optional[str]:
+    root = _package_dir().parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(groups: Iterable[str] = ("core",)) -> dict:
+    """The code that produced a result: package version, git commit (None outside a checkout) and a
+    hash of the source files of ``groups`` (see :data:`SOURCE_GROUPS`; "core" is always included).
+
+    Store it in every results/summary file; :func:`provenance_status` compares a stored record
+    with the current code."""
+    from . import __version__
+
+    gs = tuple(dict.fromkeys(("core",) + tuple(groups)))
+    return {"package": "scsc_theory", "version": __version__, "git_commit": _git_commit(),
+            "source_groups": list(gs), "source_hash": source_hash(gs)}
+
+
+def provenance_status(stored: Optional[dict]) -> tuple:
+    """(stale, text) for a stored :func:`provenance` record: stale when absent or when the current
+    hash of the same source groups differs from the stored one."""
+    if not stored or "source_hash" not in stored:
+        return True, "code provenance: none recorded (STALE: produced before provenance was stored)"
+    groups = stored.get("source_groups") or ["core"]
+    try:
+        now = source_hash(groups)
+    except ValueError as err:
+        return True, f"code provenance: {err} (STALE)"
+    commit = stored.get("git_commit")
+    desc = (f"code: scsc_theory {stored.get('version', '?')}, commit {commit[:10] if commit else 'unknown'}, "
+            f"source hash {stored['source_hash']} ({'+'.join(groups)})")
+    if now != stored["source_hash"]:
+        return True, f"{desc}; STALE: those sources now hash to {now}"
+    return False, desc
+
+
+def combined_provenance(records) -> dict:
+    """One provenance for a file assembled from several runs' summaries: theirs when they all carry
+    the same source hash, else a record that :func:`provenance_status` reports as STALE."""
+    records = list(records)
+    hashes = {(r or {}).get("source_hash") for r in records}
+    if records and len(hashes) == 1 and None not in hashes:
+        return dict(records[0])
+    return {"package": "scsc_theory", "source_hash": None, "source_groups": (records[0] or {}).get("source_groups")
+            if records else None, "note": "assembled from runs without one common code provenance"}

@@ -43,6 +43,7 @@ import math
 import os
 import signal
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -148,12 +149,52 @@ def make_family(name: str, dim: int = 2, *, k: int = 2, covariance: str = "full"
 # ---------------------------------------------------------------------------------------------
 
 
-def _direction(family, params, key):
-    """A unit-norm perturbation of ``params`` that stays a valid parameter (symmetric covariances,
-    mixture weights summing to one); returns a function p -> p + eps * direction."""
+def _gmm_chart(family):
+    """A chart of the GMM in which every point is a valid parameter: log-weights (softmax),
+    means, and the log-Cholesky factor of each covariance (log of the diagonal, strictly lower
+    part; the diagonal only for ``covariance="diag"``). A step of any size keeps the weights
+    positive and the covariances positive definite, also for components on the variance floor."""
     import jax
     import jax.numpy as jnp
 
+    K, d = family.k, family.dim
+    il = np.tril_indices(d, -1)
+    full = family.covariance != "diag"
+
+    def to_chart(p):
+        L = jnp.linalg.cholesky(p.covs)
+        parts = [jnp.log(p.weights), p.means.reshape(-1), jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)).reshape(-1)]
+        if full and il[0].size:
+            parts.append(L[:, il[0], il[1]].reshape(-1))
+        return jnp.concatenate(parts)
+
+    def from_chart(v):
+        from .families import GMMParams
+
+        w = jax.nn.softmax(v[:K])
+        mu = v[K: K + K * d].reshape(K, d)
+        diag = jnp.exp(v[K + K * d: K + 2 * K * d].reshape(K, d))
+        L = diag[..., :, None] * jnp.eye(d, dtype=v.dtype)
+        if full and il[0].size:
+            L = L.at[:, il[0], il[1]].set(v[K + 2 * K * d:].reshape(K, -1))
+        return GMMParams(w, mu, L @ jnp.swapaxes(L, -1, -2))
+
+    return to_chart, from_chart
+
+
+def _direction(family, params, key):
+    """A unit-norm perturbation of ``params`` that stays a valid parameter (symmetric covariances,
+    mixture weights summing to one; for the GMM positive weights and positive-definite covariances,
+    via :func:`_gmm_chart`); returns a function p -> p + eps * direction."""
+    import jax
+    import jax.numpy as jnp
+
+    if family.name == "gmm":
+        to_chart, from_chart = _gmm_chart(family)
+        v = to_chart(params)
+        u = jax.random.normal(key, v.shape, v.dtype)
+        u = u / jnp.linalg.norm(u)
+        return lambda p, eps: from_chart(to_chart(p) + eps * u)
     if hasattr(family, "to_vector") and hasattr(family, "from_vector"):
         v = family.to_vector(params)
         u = jax.random.normal(key, v.shape, v.dtype)
@@ -749,20 +790,36 @@ def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[
     ratio = np.where(adm, contr / bound, np.nan)
     summ = {"C": C, "C_line": C_line, "err_threshold": err_threshold, "rows": rows,
             "admissible_points": int(adm.sum())}
+    # non-finite configurations (diverged chains: non-finite parameters or contraction factor)
+    per_seed = np.asarray(res["contraction"], np.float64)
+    bad_seed = ~np.isfinite(per_seed)
+    fin = res.data.get("finite")
+    if fin is not None:
+        bad_seed = bad_seed | ~np.asarray(fin, bool)[..., -1]
+    summ["nonfinite_configs"] = int(bad_seed.sum())
+    summ["total_configs"] = int(bad_seed.size)
     if adm.any():
-        # standard error of the median over seeds (asymptotic: 1.2533 sd / sqrt(S))
-        per_seed = np.asarray(res["contraction"], np.float64)
+        # standard error of the median over seeds (asymptotic: 1.2533 sd / sqrt(S)); 0 with a single
+        # finite seed (the point estimate is then compared as it is)
         finite = np.isfinite(per_seed)
         S = np.maximum(finite.sum(axis=2), 1)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # slices with < 2 finite seeds: se 0 below
             sd = np.nanstd(np.where(finite, per_seed, np.nan), axis=2, ddof=1)
-        se = 1.2533 * sd / np.sqrt(S)
+        se = np.where(finite.sum(axis=2) >= 2, 1.2533 * sd / np.sqrt(S), 0.0)
         resolved_above = adm & (contr - 2.0 * se > bound)
+        # a diverged admissible point (any seed with a non-finite chain or contraction factor) violates
+        # the theorem's bound outright: it is counted as a violation, never skipped as NaN
+        diverged = adm & (bad_seed.any(axis=2) | ~np.isfinite(contr))
+        violating = resolved_above | diverged
         summ.update({
-            "min_margin": float(np.nanmin(margin)), "max_ratio_measured_over_bound": float(np.nanmax(ratio)),
-            "all_below_bound": bool(np.all(contr[adm] < bound[adm])),
-            "points_above_bound": int(np.sum(contr[adm] >= bound[adm])),
+            "min_margin": float(np.nanmin(np.where(diverged, -np.inf, margin))),
+            "max_ratio_measured_over_bound": float(np.nanmax(np.where(diverged, np.inf, ratio))),
+            "all_below_bound": bool(np.all(contr[adm] < bound[adm]) and not diverged.any()),
+            "points_above_bound": int(np.sum(~(contr[adm] < bound[adm]))),
             "points_resolved_above_bound": int(resolved_above.sum()),
+            "points_diverged": int(diverged.sum()),
+            "points_violating": int(violating.sum()),
             "max_contraction_se": float(np.nanmax(np.where(adm, se, np.nan))),
         })
     return summ
@@ -825,11 +882,13 @@ def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Option
         ax.legend(loc="upper left", fontsize=7)
     if "min_margin" in summ:
         axes[2].text(0.02, 0.02, f"admissible points: {summ['admissible_points']}\nmin margin {summ['min_margin']:.3g}\n"
-                     f"max r / bound {summ['max_ratio_measured_over_bound']:.3g}\nall below bound: {summ['all_below_bound']}",
+                     f"max r / bound {summ['max_ratio_measured_over_bound']:.3g}\nall below bound: {summ['all_below_bound']}\n"
+                     f"violations: {summ['points_violating']} (diverged: {summ['points_diverged']})",
                      transform=axes[2].transAxes, fontsize=8, color="w", va="bottom",
                      bbox={"facecolor": "k", "alpha": 0.5, "lw": 0})
     a = res.attrs
     fig.suptitle(title or (f"{a['family']} on {a['data']}: n={a['n']}, T={a['generations']}, seeds={len(a['seeds'])}, "
-                           f"corrector={a['corrector']}"), fontsize=10)
+                           f"corrector={a['corrector']}")
+                 + f"; non-finite configurations: {summ['nonfinite_configs']} of {summ['total_configs']}", fontsize=10)
     save_figure(fig, path)
     return summ

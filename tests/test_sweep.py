@@ -147,3 +147,87 @@ def test_phase_summary_counts_only_resolved_violations():
     s = phase_summary(_fake_result(above), C=1.0)
     assert s["points_resolved_above_bound"] == s["admissible_points"] > 0
     assert not s["all_below_bound"]
+
+
+def test_phase_summary_counts_diverged_admissible_points_as_violations():
+    """All seeds diverged at an admissible point (r = inf / NaN, parameters non-finite): a violation,
+    counted and reported, although its standard error is NaN."""
+    from scsc_theory.sweep import phase_summary, theory_bound
+
+    LL, GG = np.meshgrid([0.2, 0.4], [0.0, 1.0], indexing="ij")
+    good = theory_bound(LL, GG, 1.0)[..., None] * 0.5 + 1e-3 * np.linspace(-1, 1, 8)
+    per_seed = good.copy()
+    per_seed[0, 0, :] = np.inf  # (lam 0.2, gamma 0): admissible, every seed diverged
+    res = _fake_result(per_seed)
+    res.data["contraction_median"][0, 0] = np.inf
+    res.data["finite"] = np.ones(per_seed.shape + (3,), bool)
+    res.data["finite"][0, 0, :, 2] = False
+    s = phase_summary(res, C=1.0)
+    assert s["points_diverged"] == 1 and s["points_violating"] == 1
+    assert s["nonfinite_configs"] == 8 and s["total_configs"] == 32
+    assert not s["all_below_bound"] and s["min_margin"] == -np.inf
+    # one diverged seed (NaN r) among finite ones at an admissible point is a violation too
+    per_seed = good.copy()
+    per_seed[1, 1, 3] = np.nan
+    s = phase_summary(_fake_result(per_seed), C=1.0)
+    assert s["points_diverged"] == 1 and s["points_violating"] == 1 and s["nonfinite_configs"] == 1
+    # and with everything finite and below the bound: no violation
+    s = phase_summary(_fake_result(good), C=1.0)
+    assert s["points_violating"] == 0 and s["nonfinite_configs"] == 0 and s["all_below_bound"]
+
+
+def test_phase_summary_uses_two_standard_errors():
+    """A median 3 standard errors above the bound is resolved (the rule is 2 se, not 20); one at 1 se is not."""
+    from scsc_theory.sweep import phase_summary, theory_bound
+
+    LL, GG = np.meshgrid([0.2, 0.4], [0.0, 1.0], indexing="ij")
+    bound = theory_bound(LL, GG, 1.0)
+    S = 16
+    spread = np.linspace(-1.0, 1.0, S)
+    sd = np.std(spread, ddof=1)
+    noise = 0.01 * spread  # per-seed sd 0.01 * sd -> se of the median 1.2533 * 0.01 * sd / 4
+    se = 1.2533 * 0.01 * sd / np.sqrt(S)
+    for k, expect_resolved in ((3.0, True), (1.0, False)):
+        per_seed = (bound + k * se)[..., None] + noise
+        s = phase_summary(_fake_result(per_seed), C=1.0)
+        assert s["max_contraction_se"] == pytest.approx(se, rel=1e-9)
+        assert s["points_resolved_above_bound"] == (s["admissible_points"] if expect_resolved else 0), k
+        assert s["points_above_bound"] == s["admissible_points"]
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_gmm_perturbation_keeps_covariances_positive_definite_at_the_floor(covariance):
+    """Components on the variance floor (n = 2, K = 4 fits) stay valid after the sweep's perturbation."""
+    import jax
+    import jax.numpy as jnp
+
+    from scsc_theory.families import GMM, GMMParams
+    from scsc_theory.sweep import _direction
+
+    fam = GMM(2, k=4, covariance=covariance)
+    floor = fam.var_floor
+    p = GMMParams(jnp.array([0.25, 0.25, 0.25, 0.25]), jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+                  jnp.broadcast_to(floor * jnp.eye(2), (4, 2, 2)))
+    for s in range(20):
+        move = _direction(fam, p, jax.random.PRNGKey(s))
+        q = move(p, 0.05)
+        ev = np.linalg.eigvalsh(np.asarray(q.covs))
+        assert np.all(np.isfinite(ev)) and ev.min() > 0, (s, ev.min())
+        assert np.all(np.asarray(q.weights) > 0) and float(jnp.sum(q.weights)) == pytest.approx(1.0, abs=1e-5)
+        if covariance == "diag":
+            assert np.all(np.asarray(q.covs)[:, 0, 1] == 0)
+        # a genuine perturbation of the requested size (not a no-op)
+        assert 0.0 < float(fam.distance(q, p)) < 1.0
+    # eps = 0 is the identity (up to float round-off)
+    np.testing.assert_allclose(np.asarray(move(p, 0.0).covs), np.asarray(p.covs), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_gmm_sweep_with_floored_components_stays_finite():
+    from scsc_theory.families import GMM
+    from scsc_theory.sweep import phase_summary
+
+    res = run_sweep(GMM(2, k=4, em_steps=3, star_n=2000, star_steps=50), make_data_law("mixture", 2), "0.5", "0",
+                    [0, 1], n=2, generations=2, chunk=2)
+    assert res["finite"][..., 1].all()
+    assert phase_summary(res, 1.0)["nonfinite_configs"] == 0

@@ -140,7 +140,9 @@ def _print_summary(res, summ) -> None:
               f"{f(r['lambda_error_boundary']):>14}")
     if "min_margin" in summ:
         print(f"admissible points {summ['admissible_points']}: all r < rho/(1+gamma): {summ['all_below_bound']}, "
-              f"min margin {summ['min_margin']:.3g}, max r/bound {summ['max_ratio_measured_over_bound']:.3g}")
+              f"min margin {summ['min_margin']:.3g}, max r/bound {summ['max_ratio_measured_over_bound']:.3g}, "
+              f"violations {summ['points_violating']} (diverged {summ['points_diverged']})")
+    print(f"non-finite configurations: {summ['nonfinite_configs']} of {summ['total_configs']}")
 
 
 QUICK = {
