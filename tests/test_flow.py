@@ -69,3 +69,24 @@ def test_theta_star_long_run_fit_and_loop():
     res = run_loop(FAM, LAW, lam=[0.5, 1.0], gamma=[0.0, 2.0], seed=0, n=50, generations=4, record_thetas=False)
     assert np.isfinite(res.metrics["dist"]).all()
     assert "dist_se" in res.metrics
+
+
+def test_fit_moves_from_the_given_parameters_not_from_the_initial_ones():
+    """A warm-started fit of `steps` Adam steps stays within steps * lr (Adam's per-coordinate step
+    bound, with slack) of the parameters it was given; a cold start (from init_params) would land
+    near the initial parameters instead, far from a perturbed start."""
+    x = LAW.sample(jax.random.PRNGKey(5), 200)
+    w = jnp.full(200, 1 / 200)
+    start = _rand_params(7, scale=0.3)
+    out = FAM.params(FAM.fit(FAM.init_state(start), x, w))
+    bound = 1.5 * FAM.steps * FAM.lr
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(start)))
+    assert 0 < moved <= bound
+    init = FAM.init_params()
+    away = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(init)))
+    assert away > 10 * bound
+    # the carried Adam state continues: a second fit from the first one's state differs from a fresh-state fit
+    st1 = FAM.fit(FAM.init_state(start), x, w)
+    a = FAM.params(FAM.fit(st1, x, w))
+    b = FAM.params(FAM.fit(FAM.init_state(FAM.params(st1)), x, w))
+    assert max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))) > 0

@@ -142,3 +142,43 @@ def test_fit_accepts_float64_data_with_float32_warm_start():
         x = jax.random.normal(jax.random.PRNGKey(0), (50, 2), dtype=jnp.float64)
         out = fam.fit(p32, x, jnp.ones(50, jnp.float64))
         assert out.means.dtype == jnp.float64
+
+
+def _numpy_em_step(p, x, w, var_floor):
+    """One weighted EM step in NumPy (no dead components), written independently of the family."""
+    from scipy.stats import multivariate_normal
+
+    wts, mus, covs = (np.asarray(a, np.float64) for a in p)
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    lik = np.stack([wts[k] * multivariate_normal(mus[k], covs[k]).pdf(x) for k in range(len(wts))], -1)
+    r = lik / lik.sum(1, keepdims=True)
+    wr = w[:, None] * r
+    nk = wr.sum(0)
+    new_mu = (wr.T @ x) / nk[:, None]
+    new_cov = []
+    for k in range(len(wts)):
+        d = x - new_mu[k]
+        c = (wr[:, k, None] * d).T @ d / nk[k]
+        ev, vec = np.linalg.eigh(c)
+        new_cov.append((vec * np.maximum(ev, var_floor)) @ vec.T)
+    return nk / nk.sum(), new_mu, np.stack(new_cov)
+
+
+def test_fit_is_warm_started_from_the_given_state():
+    """fit(theta_t) is EM started AT theta_t: one step equals a NumPy EM step from theta_t, and two
+    different starts give two different fits (a cold start would ignore them)."""
+    fam = GMM(2, em_steps=1)
+    x = LAW.sample(jax.random.PRNGKey(4), 300)
+    w = jnp.full(300, 1 / 300)
+    p = _params()
+    got = fam.fit(p, x, w)
+    want = _numpy_em_step(p, x, w, fam.var_floor)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=2e-4, atol=2e-5)
+    other = GMMParams(jnp.array([0.5, 0.5]), jnp.array([[2.0, 2.0], [-2.0, -1.0]]),
+                      jnp.broadcast_to(jnp.eye(2), (2, 2, 2)))
+    got2 = fam.fit(other, x, w)
+    want2 = _numpy_em_step(other, x, w, fam.var_floor)
+    for a, b in zip(got2, want2):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=2e-4, atol=2e-5)
+    assert float(jnp.max(jnp.abs(got.means - got2.means))) > 0.05

@@ -141,3 +141,29 @@ def test_bad_covariance(cov, msg):
 def test_unknown_data_law():
     with pytest.raises(SCSCInputError, match="data must be one of"):
         make_data_law("cauchy", 2)
+
+
+def test_population_accumulate_weights_history_by_recency(x64):
+    """sampling='population', mode='accumulate': generation t refits on p_data plus, for every j <= t,
+    weight lambda (j+1)/(t+1) on pi_gamma p_theta_j. Checked against an independent NumPy recursion of
+    the Gaussian moment-matching map (equal weights, or a missing history, give different numbers)."""
+    law = make_data_law("laplace", 2)
+    lam, gamma, T = 0.7, 0.5, 6
+    m0 = np.array([1.5, -0.8])
+    s0 = np.array([[2.0, 0.4], [0.4, 0.6]])
+    r = run_loop(FAM, law, lam=lam, gamma=gamma, seed=0, n=20, generations=T, sampling="population",
+                 mode="accumulate", theta0=GaussianParams(jnp.asarray(m0), jnp.asarray(s0)))
+    md, sd = np.asarray(law.mean()), np.asarray(law.cov())
+    ts = FAM.theta_star(law)
+    ms, ss = np.asarray(ts.mean), np.asarray(ts.cov)
+    means, secs = [m0], [s0 + np.outer(m0, m0)]
+    for t in range(T):
+        w = lam * (np.arange(t + 1) + 1) / (t + 1)
+        tot = 1 + w.sum()
+        corr_m = [(means[j] + gamma * ms) / (1 + gamma) for j in range(t + 1)]
+        corr_s = [(secs[j] + gamma * (ss + np.outer(ms, ms))) / (1 + gamma) for j in range(t + 1)]
+        means.append((md + sum(wj * c for wj, c in zip(w, corr_m))) / tot)
+        secs.append((sd + np.outer(md, md) + sum(wj * c for wj, c in zip(w, corr_s))) / tot)
+    np.testing.assert_allclose(r.thetas.mean[0], np.stack(means), rtol=1e-10, atol=1e-12)
+    covs = np.stack([s - np.outer(m, m) for m, s in zip(means, secs)])
+    np.testing.assert_allclose(r.thetas.cov[0], covs, rtol=1e-10, atol=1e-12)

@@ -61,7 +61,15 @@ def test_denoiser_shapes_and_geometric_loss():
         MotionDenoiser(60, 33, 9, patch=7, key=jax.random.PRNGKey(0))
     x = np.random.default_rng(0).normal(size=(60, 33)).astype(np.float32)
     gl = GeometricLoss(w_vel=1.0, w_foot=1.0, foot_idx=(31, 32))
-    assert float(gl(x, x)) < 1e-6 + float(gl(x, x))  # finite
+    # closed form: target still (foot columns constant), prediction's feet moving 0.1 per frame
+    tgt = np.zeros((60, 33), np.float32)
+    pred = tgt.copy()
+    pred[:, 31:33] = 0.1 * np.arange(60)[:, None]
+    want = 1.0 * (2 * 0.1 ** 2 / 33) + 1.0 * 0.1 ** 2  # velocity term over 33 features + foot term on 2
+    assert float(gl(pred, tgt)) == pytest.approx(want, rel=1e-5)
+    # a target whose feet move fast is not in contact: only the velocity term remains
+    assert float(gl(pred, pred + 0.0)) == 0.0
+    assert float(gl(tgt, pred)) == pytest.approx(2 * 0.1 ** 2 / 33, rel=1e-5)
     assert float(GeometricLoss(w_vel=1.0)(x, x)) == 0.0
     assert float(GeometricLoss(w_vel=1.0)(x + np.arange(60)[:, None], x)) > 0.5
 

@@ -96,3 +96,19 @@ def test_nan_and_inf_are_named():
     q[0, 3, 10] = np.inf
     with pytest.raises(SCSCInputError, match="NaN or infinite"):
         metrics.physics_violations(q)
+
+
+def test_foot_skating_needs_contact_in_both_frames_of_a_pair():
+    """A foot counts as in contact for a frame pair only when it is low in BOTH frames: a foot that
+    lifts off (or touches down) between the two frames does not skate."""
+    T = 5
+    xy = np.zeros((1, T, 2, 2))
+    xy[0, :, :, 0] = (np.arange(T) / 20.0)[:, None] * 1.0  # both feet move at 1 m/s
+    low = np.full((1, T, 2), 0.01)
+    low[0, 2, 0] = 0.2            # left foot lifted in frame 2 only: pairs (1,2), (2,3) are not in contact
+    low[0, :, 1] = [0.01, 0.2, 0.01, 0.2, 0.01]   # right foot alternates: no pair is in contact
+    got = float(metrics.foot_skating(xy, low, fps=20.0, contact_height=0.05, skate_speed=0.5)[0])
+    # left foot: pairs (0,1) and (3,4) in contact, each 0.5 m/s over threshold; 8 (pair, foot) cells
+    assert got == pytest.approx(2 * 0.5 / 8, abs=1e-6)
+    low_all = np.full((1, T, 2), 0.01)
+    assert float(metrics.foot_skating(xy, low_all, fps=20.0)[0]) == pytest.approx(0.5, abs=1e-6)
