@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scsc_theory.diffusion.loop import read_metrics_csv, summarize  # noqa: E402
-from scsc_theory.io import save_figure, write_json, write_text  # noqa: E402
+from scsc_theory.io import combined_provenance, save_figure, write_json, write_text  # noqa: E402
 from scsc_theory.motion.loop import ARM_COLORS, PHYS_SCORE, _smooth, format_window_table, window_table  # noqa: E402
 
 WINDOW = 10
@@ -160,6 +160,9 @@ def main(argv=None) -> int:
         "reductions": reductions,
         "runs": prov,
         "gen0_agreement": gen0_agreement(arms),
+        "provenance": combined_provenance(json.loads((Path(r) / "summary.json").read_text()).get("provenance")
+                                          if (Path(r) / "summary.json").exists() else None
+                                          for r in [full] + [Path(e) for e in args.extra]),
         "last10_generations_table": table,
         "curves": curves,
     }))

@@ -1,4 +1,6 @@
 """The checks registry, paper_checks.md and the `scsc checks` command."""
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,96 @@ def test_check_precision_flag():
 
     assert Check("p64", "c", "w", dtype, x64=True).run().measured == "float64"
     assert Check("p32", "c", "w", dtype, x64=False).run().measured == "float32"
+
+
+# ---------------------------------------------------------------------------------------------
+# the cheap theory/toy checks run in the default suite; their figures must match the committed rows
+# ---------------------------------------------------------------------------------------------
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def _after(label: str, text: str) -> float:
+    m = re.search(re.escape(label) + r"\s*(" + _NUM + ")", text)
+    assert m, (label, text)
+    return float(m.group(1))
+
+
+def _compare_def41(old: str, new: str):
+    for text in (old, new):  # stated tolerance: |z| < 5 for the moments and for pi_gamma p* = p*
+        assert _after("draws):", text) < 5 and _after("p*: |z| =", text) < 5, text
+
+
+def _compare_jacobian(old: str, new: str):
+    for text in (old, new):  # stated tolerance: every error < 1e-8
+        for label in ("max |J_gamma - J_0/(1+gamma)| =", "(A+lambda B)^-1 B| =", "implicit vs autodiff:"):
+            assert _after(label, text) < 1e-8, (label, text)
+
+
+def _compare_toy(old: str, new: str):
+    """The means over seeds agree within 4 combined standard errors (quick and full runs share seeds 0..15)."""
+    pairs = lambda t: [(float(a), float(b)) for a, b in re.findall(r"(" + _NUM + r")\+-(" + _NUM + ")", t)]  # noqa: E731
+    po, pn = pairs(old), pairs(new)
+    assert len(po) == len(pn) == 4, (old, new)
+    for (mo, so), (mn, sn) in zip(po, pn):
+        assert abs(mo - mn) <= 4 * (so ** 2 + sn ** 2) ** 0.5, (po, pn)
+
+
+COMPARE = {"def-4.1-correction": _compare_def41, "jacobian-factor": _compare_jacobian, "toy-trend": _compare_toy}
+CHEAP = [c for c in K.registered_checks() if c.cheap]
+
+
+def test_cheap_checks_have_comparators():
+    assert {c.id for c in CHEAP} == set(COMPARE)
+
+
+@pytest.mark.parametrize("check", CHEAP, ids=[c.id for c in CHEAP])
+def test_cheap_check_passes_and_matches_committed_row(check):
+    """Re-run the check (quick sizes): it must PASS, and its measured figure must agree with the row of
+    the committed paper_checks.md within the check's stated tolerance (the file is not just parsed)."""
+    rows = K.parse_rows((K.repo_root() / K.FILENAME).read_text())
+    assert check.id in rows, "paper_checks.md is out of date: run `scsc checks`"
+    assert rows[check.id]["status"] == "PASS"
+    r = check.run(quick=True)
+    assert r.status == "PASS", r.measured
+    COMPARE[check.id](rows[check.id]["measured"], r.measured)
+
+
+def test_jacobian_factor_check_fails_on_a_wrong_population_map(monkeypatch):
+    """Negative control: a population map that applies only half the correction must make the check FAIL."""
+    from scsc_theory.checks import theory as TC
+    from scsc_theory.families.gaussian import Gaussian
+
+    orig = Gaussian.population_update
+
+    def half_corrected(self, data_law, theta_star, thetas, weights, gamma):
+        return orig(self, data_law, theta_star, thetas, weights, gamma / 2)
+
+    monkeypatch.setattr(Gaussian, "population_update", half_corrected)
+    check = next(c for c in TC.CHECKS if c.id == "jacobian-factor")
+    r = check.run(quick=True)
+    assert r.status == "FAIL", r.measured
+    assert _after("max |J_gamma - J_0/(1+gamma)| =", r.measured) > 1e-3
+
+
+def test_stale_status_roundtrip_and_digits_row(tmp_path):
+    """STALE rows render and parse; the digits row is STALE for a file without (or with old) provenance."""
+    from scsc_theory.checks import digits as D
+    from scsc_theory.io import provenance
+
+    res = K.run_checks([Check("s", "c", "w", lambda q: K.with_provenance("m", "PASS", [("f.json", {})]))])
+    assert res[0].status == "STALE" and "verdict as measured: PASS" in res[0].measured
+    md = K.render_markdown(res)
+    assert K.parse_statuses(md) == {"s": "STALE"} and "1 STALE" in md
+    committed = json.loads((K.repo_root() / D.SUMMARY).read_text())
+    f = tmp_path / "d.json"
+    for prov, want in ((provenance(["digits"]), None), (dict(provenance(["digits"]), source_hash="f" * 16), "STALE"),
+                       (None, "STALE")):
+        doc = dict(committed)
+        doc.pop("provenance", None)
+        if prov is not None:
+            doc["provenance"] = prov
+        f.write_text(json.dumps(doc))
+        text, status = D.digits_claim_from(f)
+        raw_text, raw_status = D._digits_claim_raw(f)
+        assert status == (want or raw_status) and text.startswith(raw_text)

@@ -1,4 +1,5 @@
 """The motion checks load, read the committed measured summary and return a valid status (fast)."""
+import json
 from pathlib import Path
 
 from scsc_theory import checks as K
@@ -10,10 +11,24 @@ def test_motion_checks_registered_and_valid():
     assert len(ids) == len(set(ids))
     assert set(ids) <= {c.id for c in K.registered_checks()}
     assert (K.repo_root() / M.SUMMARY).exists(), "committed figures/motion_loop_summary.json missing"
+    from scsc_theory.io import provenance_status
+
+    raw = {"motion-collapse-uncorrected": lambda: M._collapse_from(K.repo_root() / M.SUMMARY),
+           "motion-ideal-holds": lambda: M._holds_row_raw(K.repo_root() / M.SUMMARY, "ideal", "ideal", M.SUMMARY),
+           "motion-selfcorrect-holds-strength0": lambda: M._holds_row_raw(K.repo_root() / M.STRENGTH, "selfcorrect@0",
+                                                                          "selfcorrect@0", M.STRENGTH)}
     for c in M.CHECKS:
         r = c.run()
-        assert r.status in K.STATUSES, r
         assert not r.measured.startswith("error:"), r.measured
+        if c.id in raw:
+            text, verdict = raw[c.id]()
+            assert verdict in ("PASS", "FAIL") and r.measured.startswith(text)
+            path = M.STRENGTH if "strength0" in c.id else M.SUMMARY
+            stale, _ = provenance_status(json.loads((K.repo_root() / path).read_text()).get("provenance"))
+            # STALE exactly when the file's recorded code differs from the current code, else the verdict
+            assert r.status == ("STALE" if stale else verdict), (c.id, r.status, verdict, stale)
+            if stale:
+                assert f"(verdict as measured: {verdict})" in r.measured
     # the rows that read the committed summary report measured numbers, not a missing file
     for c in M.CHECKS:
         if c.id in ("motion-collapse-uncorrected", "motion-selfcorrect-holds", "motion-ideal-holds"):
@@ -34,3 +49,37 @@ def test_compare_direction_and_resolution():
 def test_missing_file_cannot_pass(tmp_path: Path):
     assert M.collapse_from(tmp_path / "nope.json")[1] == "FAIL"
     assert M._holds_row(tmp_path / "nope.json", "selfcorrect@0", "selfcorrect@0", M.STRENGTH)[1] == "FAIL"
+
+
+def _table(base_acc, sc_acc, arm_acc, half=0.01):
+    t = {}
+    for arm, acc in (("baseline", base_acc), ("selfconsume", sc_acc), ("ideal", arm_acc)):
+        t[arm] = {"accuracy": _entry(acc, half), "fid": _entry(1.0 if arm != "selfconsume" else 1.0, 0.5)}
+    return t
+
+
+def test_verdicts_and_stale_marking_from_a_results_file(tmp_path: Path):
+    """collapse / holds verdicts on synthetic results files with current, altered and missing provenance."""
+    from scsc_theory.io import provenance
+
+    def write(name, table, prov):
+        doc = {"last10_generations_table": table, "settings": {}}
+        if prov is not None:
+            doc["provenance"] = prov
+        f = tmp_path / name
+        f.write_text(json.dumps(doc))
+        return f
+
+    now = provenance(["motion"])
+    collapsed = write("a.json", _table(0.99, 0.5, 0.99), now)
+    assert M.collapse_from(collapsed)[1] == "PASS"
+    assert M._holds_row(collapsed, "ideal", "ideal", M.SUMMARY)[1] == "PASS"
+    assert "source hash " + now["source_hash"] in M.collapse_from(collapsed)[0]
+    same = write("b.json", _table(0.99, 0.99, 0.5), now)
+    assert M.collapse_from(same)[1] == "FAIL"                       # no collapse without correction
+    assert M._holds_row(same, "ideal", "ideal", M.SUMMARY)[1] == "FAIL"  # resolved worse than baseline
+    old = write("c.json", _table(0.99, 0.5, 0.99), dict(now, source_hash="0" * 16))
+    text, status = M.collapse_from(old)
+    assert status == "STALE" and "verdict as measured: PASS" in text and "0" * 16 in text
+    none = write("d.json", _table(0.99, 0.5, 0.99), None)
+    assert M.collapse_from(none)[1] == "STALE"

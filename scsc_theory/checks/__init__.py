@@ -3,8 +3,14 @@
 Each area module ``scsc_theory/checks/<area>.py`` (areas in :data:`AREAS`, missing ones skipped)
 defines ``CHECKS``: a list of :class:`Check`. A check has an ``id`` (unique, stable), the paper's
 ``claim``, ``what`` is run, and ``fn(quick: bool) -> (measured: str, status: str)`` with status
-one of PASS / FAIL / EXPLORED, and optionally ``x64`` (True/False: run under that JAX precision;
-``scsc checks`` sets no global precision). An exception inside ``fn`` is reported as FAIL.
+one of PASS / FAIL / EXPLORED / STALE, and optionally ``x64`` (True/False: run under that JAX precision;
+``scsc checks`` sets no global precision) and ``cheap`` (True: fast enough, at quick sizes, for the
+default test suite, which re-runs it and compares its figures with the committed row). An exception
+inside ``fn`` is reported as FAIL.
+
+STALE: a row read from a cached results file whose stored code provenance (:func:`scsc_theory.io.provenance`)
+is missing or no longer matches the current source (see :func:`with_provenance`); the measured verdict
+is kept in the text. A STALE row is neither a PASS nor a FAIL: rerun the experiment that wrote the file.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 #: Area modules, in the order their rows appear in paper_checks.md.
 AREAS = ("core", "theory", "toy", "sweep", "conjecture", "motion", "digits")
-STATUSES = ("PASS", "FAIL", "EXPLORED")
+STATUSES = ("PASS", "FAIL", "EXPLORED", "STALE")
 FILENAME = "paper_checks.md"
 
 
@@ -31,6 +37,8 @@ class Check:
     fn: Callable[[bool], Tuple[str, str]] = dataclasses.field(compare=False, hash=False)
     #: True / False runs ``fn`` inside ``jax.enable_x64(x64)``; None leaves JAX's precision as it is.
     x64: Optional[bool] = None
+    #: True: cheap at quick sizes; the default test suite re-runs it (tests/test_checks.py).
+    cheap: bool = False
 
     def run(self, quick: bool = False) -> "CheckResult":
         t0 = time.perf_counter()
@@ -96,6 +104,7 @@ def render_markdown(results: Sequence[CheckResult], *, quick: bool = False) -> s
     n_pass = sum(r.status == "PASS" for r in results)
     n_fail = sum(r.status == "FAIL" for r in results)
     n_exp = sum(r.status == "EXPLORED" for r in results)
+    n_stale = sum(r.status == "STALE" for r in results)
     lines = [
         "# Paper checks",
         "",
@@ -103,7 +112,11 @@ def render_markdown(results: Sequence[CheckResult], *, quick: bool = False) -> s
         "(\"Self-Correcting Self-Consuming Loops for Generative Model Training\") that the package can",
         "execute, what was run, the measured figure, and the verdict (PASS / FAIL / EXPLORED).",
         "",
-        f"Summary: {n_pass} PASS, {n_fail} FAIL, {n_exp} EXPLORED" + (" (quick sizes)" if quick else "") + ".",
+        f"Summary: {n_pass} PASS, {n_fail} FAIL, {n_exp} EXPLORED" + (f", {n_stale} STALE" if n_stale else "")
+        + (" (quick sizes)" if quick else "") + ".",
+        "",
+        "STALE: the row reads a cached results file whose recorded code (package version, git commit, source hash)",
+        "is missing or differs from the current source; the verdict as measured is kept in the text.",
         "",
         "| id | claim | what was run | measured | status |",
         "|---|---|---|---|---|",
@@ -122,12 +135,27 @@ def parse_ids(markdown: str) -> List[str]:
     return [m.group(1) for line in markdown.splitlines() if (m := _ROW.match(line))]
 
 
+def parse_rows(markdown: str) -> dict:
+    """id -> {"claim", "what", "measured", "status"} of a paper_checks.md text (cells unescaped)."""
+    out = {}
+    for line in markdown.splitlines():
+        m = _ROW.match(line)
+        if not m:
+            continue
+        cells = [c.strip().replace("\\|", "|").replace("<br>", "\n")
+                 for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if len(cells) == 5:
+            out[m.group(1)] = {"claim": cells[1], "what": cells[2], "measured": cells[3],
+                               "status": cells[4].strip("*")}
+    return out
+
+
 def parse_statuses(markdown: str) -> dict:
     out = {}
     for line in markdown.splitlines():
         m = _ROW.match(line)
         if m:
-            st = re.findall(r"\*\*(PASS|FAIL|EXPLORED)\*\*\s*\|\s*$", line)
+            st = re.findall(r"\*\*(PASS|FAIL|EXPLORED|STALE)\*\*\s*\|\s*$", line)
             out[m.group(1)] = st[0] if st else None
     return out
 
@@ -136,3 +164,25 @@ def repo_root() -> Path:
     """The repository root (the folder holding pyproject.toml above the package), else the cwd."""
     here = Path(__file__).resolve().parents[2]
     return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def with_provenance(measured: str, status: str, docs) -> Tuple[str, str]:
+    """Append the code provenance of the results files a row was read from, ``docs`` = [(name, parsed JSON
+    or None)], and turn the status into STALE when any of them lacks a provenance record or was written
+    by different source code than the current one (:func:`scsc_theory.io.provenance_status`). A missing
+    file (None) adds nothing: the row already says so and FAILs."""
+    from ..io import provenance_status
+
+    notes, stale = [], False
+    for name, doc in docs:
+        if doc is None:
+            continue
+        st, desc = provenance_status(doc.get("provenance") if isinstance(doc, dict) else None)
+        stale = stale or st
+        notes.append(f"{name}: {desc}")
+    if not notes:
+        return measured, status
+    measured = f"{measured} [{'; '.join(notes)}]"
+    if stale:
+        return f"{measured} (verdict as measured: {status})", "STALE"
+    return measured, status

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, repo_root
+from . import Check, repo_root, with_provenance
 
 SUMMARY = Path("figures") / "digits_summary.json"
 LAMS = ("1", "1.5")
@@ -37,7 +37,12 @@ def paired(summary: dict, lam: str, metric: str, window: int = WINDOW):
 
 
 def digits_claim_from(path: Path):
-    """(measured text, status) from a digits_summary.json file."""
+    """(measured text, status) from a digits_summary.json file, STALE when its code provenance is out of date."""
+    doc = json.loads(path.read_text()) if path.exists() else None
+    return with_provenance(*_digits_claim_raw(path), [(SUMMARY, doc)])
+
+
+def _digits_claim_raw(path: Path):
     if not path.exists():
         return (f"no results file {SUMMARY} (run `python experiments/digits_loop.py` or "
                 "`scsc digits loop --lams 0.2,0.5,1,1.5 --generations 50 --figures figures`)"), "FAIL"

@@ -29,7 +29,7 @@ import json
 import math
 from pathlib import Path
 
-from . import Check, repo_root
+from . import Check, repo_root, with_provenance
 
 SUMMARY = Path("figures") / "motion_loop_summary.json"
 STRENGTH = Path("figures") / "motion_loop_strength.json"
@@ -92,6 +92,10 @@ def _missing(path: Path) -> tuple:
 
 
 def collapse_from(path: Path):
+    return with_provenance(*_collapse_from(path), [(SUMMARY, _load(path))])
+
+
+def _collapse_from(path: Path):
     g = _load(path)
     if g is None:
         return _missing(SUMMARY)
@@ -132,6 +136,10 @@ def holds(table: dict, arm: str, label: str):
 
 
 def _holds_row(path: Path, arm: str, label: str, name: Path):
+    return with_provenance(*_holds_row_raw(path, arm, label, name), [(name, _load(path))])
+
+
+def _holds_row_raw(path: Path, arm: str, label: str, name: Path):
     g = _load(path)
     if g is None:
         return _missing(name)
@@ -169,7 +177,15 @@ LARGER_N = Path("figures") / "motion_n256" / "motion_loop_summary.json"
 
 def larger_n(quick: bool):
     """Selfconsume's gap to baseline (gens 41-50) at n = 256 against n = 64: smaller, and resolved on one metric."""
-    g64, g256 = _load(repo_root() / SUMMARY), _load(repo_root() / LARGER_N)
+    return larger_n_from(repo_root() / SUMMARY, repo_root() / LARGER_N)
+
+
+def larger_n_from(p64: Path, p256: Path):
+    return with_provenance(*_larger_n_raw(p64, p256), [(SUMMARY, _load(p64)), (LARGER_N, _load(p256))])
+
+
+def _larger_n_raw(p64: Path, p256: Path):
+    g64, g256 = _load(p64), _load(p256)
     if g64 is None or g256 is None:
         return _missing(SUMMARY if g64 is None else LARGER_N)
     t64, t256 = g64["last10_generations_table"], g256["last10_generations_table"]

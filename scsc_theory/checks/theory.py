@@ -229,7 +229,7 @@ def conjecture(quick: bool):
 
 CHECKS = [
     Check("def-4.1-correction", "Definition (idealized correction): pi_gamma p_theta = (p_theta + gamma p_theta*)/(1+gamma)",
-          "ideal corrector on draws of a displaced 2-D Gaussian; z-scores of corrected moments vs the mixture's", def_correction),
+          "ideal corrector on draws of a displaced 2-D Gaussian; z-scores of corrected moments vs the mixture's", def_correction, cheap=True),
     Check("def-4.2-update", "Definition (SCSC weight update): theta* is a fixed point of pi_gamma G_lambda; G^n -> G",
           "exact population map at theta* for 4 laws x lambda x gamma; quantile of |G^n - G| at n = 100 and 1600", def_update),
     Check("thm-4.3-hypothesis", "Theorem 4.3 hypothesis lambda C < (1+gamma)/(2+gamma) (equivalently rho/(1+gamma) < 1; threshold 1/2 -> 1)",
@@ -237,7 +237,7 @@ CHECKS = [
     Check("thm-4.3-bound", "Theorem 4.3 bound |theta_t - theta*| <= c sum (rho/(1+gamma))^i + (rho/(1+gamma))^t |theta_0 - theta*| w.p. (1-delta)^t",
           "finite-sample loops (loop engine) from d0 = 0.1, c = 95% quantile of |G^n - G| on other seeds; a c/20 control", thm_bound),
     Check("jacobian-factor", "(derived) correction multiplies the Jacobian at theta* by exactly 1/(1+gamma)",
-          "autodiff Jacobians of the population map (and implicit differentiation) in the mean-svec chart, float64", jacobian_factor),
+          "autodiff Jacobians of the population map (and implicit differentiation) in the mean-svec chart, float64", jacobian_factor, cheap=True),
     Check("cor-4.5", "Corollary 4.5: any gamma > 0 is exponentially more stable and gives better weights than gamma = 0",
           "sympy termwise proof of B_gamma(t) < B_0(t), t >= 1, and of the limits; finite-sample loops for gamma = 0, 1, 5", corollary),
     Check("conj-4.7", "Conjecture 4.7 (Gaussian family): with correction, theta_0 may start farther and lambda may be larger "

@@ -45,7 +45,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_finite_number, check_int, check_nonneg, check_positive
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
 from ..diffusion.loop import ARMS, check_arms_and_seeds, read_metrics_csv
-from ..io import save_figure, write_json, write_npz
+from ..io import combined_provenance, provenance, save_figure, write_json, write_npz
 from .correction import PerClassPool, check_gamma, correct_jnp, fit_centres
 from .data import IMAGE_SHAPE, NUM_CLASSES, load_split
 from .evaluator import ClassifierConfig, DigitsEvaluator
@@ -283,7 +283,7 @@ def run_digits_loop(settings: DigitsLoopSettings, out_dir, *, progress: bool = T
     info = {"settings": asdict(st), "reductions": st.reductions(), "n": loop.cfg.n, "m": loop.cfg.m,
             "denoiser_params": num_params(loop.init_fn(jax.random.PRNGKey(0))[0]),
             "real_reference": ctx.real_reference, "build_s": t_build, "timings_this_call": _timing(loop),
-            "summary": summary, "last": last_table(summary)}
+            "summary": summary, "last": last_table(summary), "provenance": provenance(["digits"])}
     write_json(out / "summary.json", info)
     files = [out / "metrics.csv", out / "summary.json"]
     if figures and stop_after is None:
@@ -356,11 +356,13 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
     for lam in lams:
         per_lam_rows[lam] = [r for root in roots for r in _folder_rows(grid_dirs(root, lams)[1][lam], st.seeds,
                                                                          st.generations)] + base_rows
+    provs = []
     for name, d in [("baseline", bdir)] + [(f"{l:g}", dirs[l]) for l in lams]:
         sp = d / "summary.json"
         if sp.exists():
             j = json.loads(sp.read_text())
             timings[name] = j.get("timings_this_call")
+            provs.append(j.get("provenance"))
             ref, n = j["real_reference"], j["n"]
     grid = {"settings": asdict(st), "lams": list(lams), "reductions": st.reductions(), "real_reference": ref,
             "n": n, "m": {f"{lam:g}": math.floor(lam * n + 1e-9) for lam in lams}, "wall_s_grid_call": wall_s,
@@ -371,7 +373,8 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
             "generations_reached": {f"{lam:g}": {a: max([r["generation"] for r in per_lam_rows[lam] if r["arm"] == a],
                                                         default=None) for a in st.arms} for lam in lams},
             "last": {f"{lam:g}": last_table(summarize(per_lam_rows[lam])) for lam in lams},
-            "summary": {f"{lam:g}": summarize(per_lam_rows[lam]) for lam in lams}}
+            "summary": {f"{lam:g}": summarize(per_lam_rows[lam]) for lam in lams},
+            "provenance": combined_provenance(provs)}  # the runs' code (this call only summarises)
     fdir = Path(figure_dir) if figure_dir is not None else out
     spath = Path(summary_path) if summary_path is not None else out / "digits_summary.json"
     files = [write_json(spath, grid)]

@@ -38,7 +38,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_int, check_nonneg, check_finite_number
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
 from ..diffusion.loop import ARMS, check_arms_and_seeds
-from ..io import save_figure, write_json
+from ..io import provenance, save_figure, write_json
 from .evaluator import EvaluatorConfig, MotionEvaluator
 from .model import GeometricLoss, get_preset, make_denoiser, num_params
 
@@ -276,6 +276,7 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
     if timing:
         history = history + [timing]
     info["timings_history"] = history  # one entry per call that computed something (resumes add entries)
+    info["provenance"] = provenance(["motion"])  # the code that produced these numbers (STALE marking in checks)
     write_json(out / "summary.json", info)
     files = [out / "metrics.csv", out / "summary.json"]
     complete = stop_after is None
