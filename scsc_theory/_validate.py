@@ -6,6 +6,8 @@ allowed range, *before* any array is built or any function is compiled.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -110,3 +112,49 @@ def parse_float_list(name: str, text: str) -> list[float]:
         return [float(t) for t in str(text).split(",") if t.strip() != ""]
     except ValueError:
         raise SCSCInputError(f"{name} must be a comma-separated list of numbers (got {text!r})") from None
+
+
+def _first_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _probe_folder(name: str, folder: Path, what: str) -> None:
+    """Create ``folder`` (with parents) and write and remove a probe file in it: the only test that
+    holds for every file system and user (root passes os.access everywhere, /proc refuses writes)."""
+    import tempfile
+
+    anc = _first_existing(folder)
+    if not anc.is_dir():
+        raise SCSCInputError(f"{name}: cannot create {what}: {str(anc)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".scsc-write-probe-"):
+            pass
+    except OSError as err:
+        raise SCSCInputError(f"{name}: cannot write {what} ({err.strerror or err})") from None
+
+
+def check_output_dir(name: str, path) -> Path:
+    """An output folder: an existing folder, or one that can be created, in which a file can be
+    written (checked by creating the folder and a probe file). Called before any computation."""
+    if path is None or str(path).strip() == "":
+        raise SCSCInputError(f"{name} must be a folder path (got {path!r})")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise SCSCInputError(f"{name} must be a folder, but {str(p)!r} is an existing file")
+    _probe_folder(name, p, f"into {str(p)!r}")
+    return p
+
+
+def check_output_file(name: str, path) -> Path:
+    """An output file: not a folder, in a folder that exists or can be created and is writable."""
+    if path is None or str(path).strip() == "":
+        raise SCSCInputError(f"{name} must be a file path (got {path!r})")
+    p = Path(path)
+    if p.is_dir():
+        raise SCSCInputError(f"{name} must be a file, but {str(p)!r} is an existing folder")
+    _probe_folder(name, p.parent if str(p.parent) else Path("."), f"{str(p)!r}")
+    return p

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import sys
 
 from ._validate import SCSCInputError
@@ -26,8 +27,31 @@ def command_modules():
         yield name, importlib.import_module(modname)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block); sub-command parsers inherit it."""
+
+    def error(self, message):  # pragma: no cover - exercised through main()
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+#: a value that starts with a minus sign followed by a digit or a dot ("-1:1:3", "-0.5,1", "-1e9")
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)")
+
+
+def _join_negative_values(argv):
+    """``--gamma -1:1:3`` -> ``--gamma=-1:1:3`` so that argparse passes a leading-minus value to the
+    command's own validation (which names the parameter and its range) instead of reading it as an option."""
+    out = []
+    for tok in argv:
+        if out and _NEGATIVE_VALUE.match(tok) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scsc",
         description="Self-correcting self-consuming loops (Gillman et al., ICML 2024), executable.",
     )
@@ -40,12 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         rc = args.func(args)
     except SCSCInputError as err:
         print(f"scsc {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # writing results: a one-line message, never a traceback
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"scsc {args.command}: error: cannot write results ({err.strerror or err}{where})", file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 

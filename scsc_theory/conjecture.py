@@ -88,7 +88,7 @@ class ConjectureResult:
 
 def explore(family, data_law, *, lams, gammas, radii, seeds=(0, 1), basin_lam: float = 0.5, directions: int = 4,
             n: int = 50, generations: int = 60, tol_factor: float = 2.0, C: Optional[float] = None,
-            sweep_dir=None, chunk: Optional[int] = None) -> ConjectureResult:
+            sweep_dir=None, chunk: Optional[int] = None, overwrite: bool = False) -> ConjectureResult:
     """Run (a) a (lams x gammas) sweep for the contraction factor and (b) the basin search (see module doc)."""
     import jax
 
@@ -111,7 +111,7 @@ def explore(family, data_law, *, lams, gammas, radii, seeds=(0, 1), basin_lam: f
 
     # (a) contraction over lambda for each gamma
     sw = run_sweep(family, data_law, lams, gammas, seeds, n=n, generations=min(generations, 30),
-                   chunk=chunk, out_dir=sweep_dir)
+                   chunk=chunk, out_dir=sweep_dir, overwrite=overwrite)
     contr = sw["contraction_median"]
 
     # (b) basin of attraction at basin_lam

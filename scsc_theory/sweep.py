@@ -100,7 +100,7 @@ def parse_range(name: str, text) -> np.ndarray:
     if vals.size == 0:
         raise SCSCInputError(f"{name} is empty")
     for i, v in enumerate(vals):
-        check_nonneg(f"{name}[{i}]", v)
+        check_nonneg(f"{name}[{i}]", float(v))
     if np.unique(vals).size != vals.size:
         raise SCSCInputError(f"{name} has repeated values")
     return vals
@@ -375,11 +375,13 @@ def run_sweep(
     resume: bool = True,
     devices=None,
     progress: bool = False,
+    overwrite: bool = False,
     _kill_after_chunks: Optional[int] = None,
 ) -> SweepResult:
     """Run the (lam x gamma x seed) grid, two chains per point, sharded over ``devices`` (default:
     all devices of all processes). With ``out_dir``: checkpoint after every chunk (resumed when
-    ``resume``) and write ``results.npz`` + ``index.json``. Returns a :class:`SweepResult`."""
+    ``resume``) and write ``results.npz`` + ``index.json``; finished results of a different grid in
+    ``out_dir`` are refused (SCSCInputError) unless ``overwrite``. Returns a :class:`SweepResult`."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -405,6 +407,9 @@ def run_sweep(
     nd = len(devices)
     C0 = 2 * L * G * S
     C = int(math.ceil(C0 / nd) * nd)
+    if float(np.max(lams)) * n > 2**31 - 1:
+        raise SCSCInputError(f"lam * n = {float(np.max(lams)) * n:.4g} synthetic points per generation exceeds the "
+                             f"limit {2**31 - 1} (int32); use a smaller lambda or n")
     m_max = int(synthetic_count(np.max(lams), n))
     need = _estimate_bytes(family, data_law.dim, C, n, m_max, chunk, generations)
     have = _physical_memory()
@@ -437,6 +442,14 @@ def run_sweep(
     attrs["sweep_key"] = key
     out = None if out_dir is None else Path(out_dir)
     is_writer = jax.process_index() == 0
+    if out is not None and (out / INDEX).exists() and not overwrite:
+        try:
+            old_key = json.loads((out / INDEX).read_text()).get("attrs", {}).get("sweep_key")
+        except ValueError:
+            old_key = None
+        if old_key != key:
+            raise SCSCInputError(f"{out} holds finished results of a different sweep (sweep key {old_key}, this grid "
+                                 f"{key}); use another --out, or --overwrite to replace them")
 
     spec = LoopSpec(n=n, generations=generations, m_max=m_max, corrector=corrector)
     runner = _compiled_runner(family, data_law, spec, chunk)
@@ -774,6 +787,8 @@ def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[
     fd = res["final_dist"]
     if err_threshold is None:
         err_threshold = float(2.0 * np.nanmean(fd[0]))
+    else:
+        err_threshold = check_positive("err_threshold", err_threshold)
     C_line = 1.0 if C is None else float(C)
     rows = []
     for j, g in enumerate(gammas):
@@ -786,8 +801,9 @@ def phase_summary(res: SweepResult, C: Optional[float], err_threshold: Optional[
     LL, GG = np.meshgrid(lams, gammas, indexing="ij")
     bound = theory_bound(LL, GG, C_line)
     adm = LL < lambda_max(C_line, GG)
-    margin = np.where(adm, bound - contr, np.nan)
-    ratio = np.where(adm, contr / bound, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # bound = 0 at lambda = 0
+        margin = np.where(adm, bound - contr, np.nan)
+        ratio = np.where(adm, contr / bound, np.nan)
     summ = {"C": C, "C_line": C_line, "err_threshold": err_threshold, "rows": rows,
             "admissible_points": int(adm.sum())}
     # non-finite configurations (diverged chains: non-finite parameters or contraction factor)

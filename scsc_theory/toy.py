@@ -12,6 +12,7 @@ generation). Unlike the original script, every run is seeded and averaged over s
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -21,6 +22,30 @@ import numpy as np
 from ._validate import check_int, check_nonneg, check_nonneg_list
 
 PAPER_GAMMAS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 5.0)
+#: floor(lambda n) is an int32 slot count in the compiled loop
+MAX_SYNTHETIC = 2**31 - 1
+#: refuse toy runs whose point buffers would exceed this many bytes (checked before compiling)
+MAX_TOY_BYTES = 6 * 2**30
+
+
+def check_toy_size(*, lam: float, n: int, dim: int, configs: int, generations: int, mode: str,
+                   dtype_bytes: int = 8) -> None:
+    """Refuse, before anything is compiled, a toy run whose synthetic count floor(lam n) overflows
+    int32 or whose per-generation point buffers (both modes; the accumulate mode keeps every
+    generation's points) would exceed :data:`MAX_TOY_BYTES`. The message states the limit."""
+    from ._validate import SCSCInputError
+
+    m = math.floor(float(lam) * int(n) + 1e-9)
+    if m > MAX_SYNTHETIC:
+        raise SCSCInputError(f"lam * n = {float(lam) * int(n):.4g} synthetic points per generation exceeds the limit "
+                             f"{MAX_SYNTHETIC} (int32); use a smaller --lam or --n")
+    per_gen = (int(n) + max(m, 1)) * int(dim) * dtype_bytes * 4  # points, corrected copy and work arrays
+    need = configs * (per_gen + (generations * max(m, 1) * int(dim) * dtype_bytes if mode == "accumulate" else 0))
+    if need > MAX_TOY_BYTES:
+        raise SCSCInputError(
+            f"run too large: about {need / 2**30:.1f} GiB of point buffers for {configs} configs (n={n}, "
+            f"floor(lam n)={m}, dim={dim}{f', {generations} generations kept' if mode == 'accumulate' else ''}); "
+            f"the limit is {MAX_TOY_BYTES / 2**30:.0f} GiB: use a smaller --n, --lam, --seeds or fewer gammas")
 
 
 @dataclasses.dataclass
@@ -58,6 +83,9 @@ def run_toy(
     gammas = np.asarray(check_nonneg_list("gamma", gammas))
     seeds = check_int("seeds", seeds, 1)
     dim = check_int("dim", dim, 1)
+    n = check_int("n", n, 2)
+    generations = check_int("generations", generations, 1)
+    check_toy_size(lam=lam, n=n, dim=dim, configs=len(gammas) * seeds, generations=generations, mode=mode)
     law = make_data_law(data, dim)
     L, G, S = grid([lam], gammas, np.arange(seeds))
     t0 = time.perf_counter()
@@ -143,10 +171,12 @@ def plot_toy(run: ToyRun, path) -> Path:
 
 
 def write_toy(run: ToyRun, out_dir, figure_path: Optional[Path] = None) -> list[Path]:
-    """Write DIR/summary.json, DIR/curves.npz and the figure; return the paths."""
-    from .io import write_json, write_npz
+    """Write DIR/summary.json (with the code's provenance), DIR/curves.npz and the figure
+    (default DIR/toy_w2_<mode>.png); return the paths."""
+    from .io import provenance, write_json, write_npz
 
     out_dir = Path(out_dir)
+    run.summary["provenance"] = provenance(["toy"])
     files = [
         write_json(out_dir / "summary.json", run.summary),
         write_npz(out_dir / "curves.npz", w2=run.w2, dist=run.dist, finite=run.finite, gamma=run.gammas,

@@ -39,7 +39,9 @@ def run(args) -> int:
         for ch in registered_checks():
             print(f"{ch.id}: {ch.claim}")
         return 0
-    out = Path(args.out) if args.out else repo_root() / FILENAME
+    from .._validate import check_output_file
+
+    out = check_output_file("--out", Path(args.out) if args.out else repo_root() / FILENAME)
     t0 = time.perf_counter()
     results, path = run_and_write(out, quick=args.quick)
     n_fail = sum(r.status == "FAIL" for r in results)

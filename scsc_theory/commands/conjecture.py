@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .sweep import add_common, build, constants_for
+from .sweep import add_common, build, check_outputs, constants_for
 
 DEFAULT_RADII = {"gaussian": "0:8:5", "gmm": "0:2.4:7", "flow": "0:6:5"}
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..conjecture import explore, format_table, plot
-    from ..io import write_json, write_text
+    from ..io import provenance, write_json, write_text
     from ..sweep import parse_range, parse_seeds
 
     fam, law = build(args)
@@ -41,16 +41,18 @@ def run(args) -> int:
     radii = args.radii or DEFAULT_RADII[args.family]
     parse_range("radii", radii)
     seeds = parse_seeds(args.seeds)
+    check_outputs(args)
     out = Path(args.out)
     consts = constants_for(fam, law, out, args.C)
     res = explore(fam, law, lams=args.lam, gammas=args.gamma, radii=radii, seeds=seeds, basin_lam=args.basin_lam,
                   directions=args.directions, n=args.n, generations=args.generations, tol_factor=args.tol_factor,
-                  C=consts.get("C"), sweep_dir=out / "sweep")
+                  C=consts.get("C"), sweep_dir=out / "sweep", overwrite=args.overwrite)
     fig = Path(args.figure) if args.figure else out / "conjecture.png"
     plot(res, fig)
     d = res.to_dict()
     d["constants"] = consts
     d["figure"] = str(fig)
+    d["provenance"] = provenance(["sweep"])
     write_json(out / "conjecture.json", d)
     table = format_table(res)
     write_text(out / "conjecture.md", table + "\n")

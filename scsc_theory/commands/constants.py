@@ -46,6 +46,8 @@ def compute(family_name, dim, data, lam, gamma, *, parametrization=None, tail=1e
     lam = check_nonneg("lam", lam)
     gamma = check_nonneg("gamma", gamma)
     check_open_unit("tail", tail)
+    check_nonneg("theta_radius", theta_radius)
+    seed = check_int("seed", seed, 0, 2**32 - 1)
     if n is not None:
         n = check_int("n", n, 2)
         delta = check_open_unit("delta", delta)
@@ -123,12 +125,13 @@ def quick(out_dir) -> list:
     """Constants for a well-specified 2-D and a misspecified 1-D law (JSON files)."""
     import jax
 
-    from ..io import to_jsonable, write_json
+    from ..io import provenance, to_jsonable, write_json
 
     out = Path(out_dir)
     files = []
     for data, dim in (("normal", 2), ("laplace", 1)):
         with jax.enable_x64(True):
             d = compute("gaussian", dim, data, 0.1, 1.0)
-        files.append(write_json(out / f"constants_gaussian_{data}_{dim}d.json", to_jsonable(d)))
+        files.append(write_json(out / f"constants_gaussian_{data}_{dim}d.json",
+                                dict(to_jsonable(d), provenance=provenance(["theory"]))))
     return files

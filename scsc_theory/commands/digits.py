@@ -62,11 +62,14 @@ def settings_from_args(args):
 
 
 def run_loop(args) -> int:
+    from .._validate import check_output_dir, check_output_file
+
     st, lams = settings_from_args(args)  # all validation before JAX compiles anything
+    out = check_output_dir("--out", args.out)
+    fig = check_output_dir("--figures", args.figures) if args.figures else out
+    check_output_file("--figures", fig / "digits_summary.json")
     from ..digits.loop import grid_report, run_digits_grid
 
-    out = Path(args.out)
-    fig = Path(args.figures) if args.figures else out
     t0 = time.perf_counter()
     kw = dict(figure_dir=fig, summary_path=fig / "digits_summary.json")
     g = grid_report(st, lams, out, **kw) if args.report_only else run_digits_grid(

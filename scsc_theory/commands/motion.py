@@ -53,6 +53,10 @@ def run_data(args) -> int:
     from ..io import write_json, write_npz
     from ..motion import data, metrics
 
+    from .._validate import check_output_dir
+    from ..io import provenance
+
+    check_output_dir("--out", args.out)
     t0 = time.perf_counter()
     ds = data.generate(args.n, args.seed, split=args.split, T=args.frames, fps=args.fps, cache=not args.no_cache)
     dt = time.perf_counter() - t0
@@ -64,7 +68,7 @@ def run_data(args) -> int:
     counts = {name: int((ds.labels == k).sum()) for k, name in enumerate(ds.label_names)}
     summ = write_json(out / "motion_data.json", {"n": len(ds), "seed": ds.seed, "split": ds.split, "T": int(ds.qpos.shape[1]),
                                                  "fps": ds.fps, "class_counts": counts, "mean_violations": v,
-                                                 "seconds": dt})
+                                                 "seconds": dt, "provenance": provenance(["motion"])})
     print(f"{len(ds)} clips ({ds.split}, seed {ds.seed}) in {dt:.1f} s; mean violations: "
           + ", ".join(f"{k}={x:.4g}" for k, x in v.items()))
     print(f"wrote {npz}\nwrote {summ}")
@@ -89,6 +93,11 @@ def run_correct(args) -> int:
     from ..io import write_json, write_npz
     from ..motion import metrics, physics
 
+    from .._validate import check_output_file
+    from ..io import provenance
+
+    check_output_file("OUT", args.output)
+    check_output_file("OUT", Path(args.output).with_suffix(".json"))
     qpos, labels = _load_qpos(args.input)
     physics.check_qpos(qpos)
     t0 = time.perf_counter()
@@ -100,7 +109,8 @@ def run_correct(args) -> int:
     out = write_npz(args.output, qpos=c.qpos.astype("float32"), tracking_error=c.tracking_error,
                     joint_error=c.joint_error, root_error=c.root_error, **extra)
     js = write_json(Path(args.output).with_suffix(".json"), {"before": before, "after": after, "seconds": dt,
-                                                             "mean_tracking_error_m": float(c.tracking_error.mean())})
+                                                             "mean_tracking_error_m": float(c.tracking_error.mean()),
+                                                             "provenance": provenance(["motion"])})
     print(f"corrected {qpos.shape[0]} clips in {dt:.2f} s; mean tracking error {c.tracking_error.mean():.4f} m")
     for k in before:
         print(f"  {k:20s} {before[k]:10.4g} -> {after[k]:10.4g}")
@@ -126,9 +136,10 @@ def add_render(msub) -> None:
 
 
 def run_render(args) -> int:
-    from .._validate import SCSCInputError, check_int
+    from .._validate import SCSCInputError, check_int, check_output_dir
     from ..motion import data, physics, render
 
+    check_output_dir("--out", args.out)
     qpos, _ = _load_qpos(args.clip)
     q = physics.check_qpos(qpos, "qpos")
     i = check_int("--index", args.index, 0, q.shape[0] - 1)
@@ -171,9 +182,12 @@ def add_loop(msub) -> None:
 
 
 def run_loop(args) -> int:
-    from .._validate import SCSCInputError, check_int
+    from .._validate import SCSCInputError, check_int, check_output_dir
     from ..motion.loop import MotionLoopSettings, format_table, run_motion_loop
 
+    check_output_dir("--out", args.out)
+    if args.figures is not None:
+        check_output_dir("--figures", args.figures)
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
     seeds = check_int("--seeds", args.seeds, 1)
     try:
@@ -222,7 +236,9 @@ def quick(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     ds = data.generate(18, seed=0)
     q = ds.qpos[:5].astype(np.float64)
-    report = {"dataset": metrics.summarize(metrics.physics_violations(ds.qpos))}
+    from ..io import provenance
+
+    report = {"dataset": metrics.summarize(metrics.physics_violations(ds.qpos)), "provenance": provenance(["motion"])}
     corrupted = np.stack([data.corrupt(q[k:k + 1], kind, seed=k)[0] for k, kind in enumerate(data.CORRUPTIONS)])
     c = physics.correct(corrupted)
     vb = metrics.physics_violations(corrupted, reference=q)

@@ -20,8 +20,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..cli import command_modules
 
-    out = Path(args.out)
+    from .._validate import SCSCInputError, check_output_dir
+
+    out = check_output_dir("--out", args.out)
     only = None if args.only is None else {s.strip() for s in args.only.split(",") if s.strip()}
+    known = {name for name, _ in command_modules() if name != "reproduce"}
+    if only is not None and (not only or not only <= known):
+        raise SCSCInputError(f"--only must be a comma list of {', '.join(sorted(known))} (got {args.only!r})")
     written: list[Path] = []
     t_all = time.perf_counter()
     for name, mod in command_modules():

@@ -28,7 +28,10 @@ def add_common(p) -> None:
     p.add_argument("--flow-steps", type=int, default=10, help="flow Adam steps per generation (default 10)")
     p.add_argument("--flow-hidden", type=int, default=20, help="flow coupling MLP width (default 20)")
     p.add_argument("--flow-star-steps", type=int, default=2000, help="Adam steps of the long-run theta* fit (default 2000)")
-    p.add_argument("--C", type=float, default=None, help="use this C for the theoretical boundary instead of computing it")
+    p.add_argument("--C", type=float, default=None, help="use this C (finite, >= 1) for the theoretical boundary "
+                   "instead of computing it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace finished results of a DIFFERENT grid in --out (refused otherwise)")
     p.add_argument("--coordinator", default=None, help="jax.distributed coordinator HOST:PORT (multi-process runs)")
     p.add_argument("--num-processes", type=int, default=None, help="number of processes (with --coordinator)")
     p.add_argument("--process-id", type=int, default=None, help="this process's id (with --coordinator)")
@@ -59,17 +62,31 @@ def default_data(family: str) -> str:
 
 def build(args):
     """Validate everything on the host (no compilation) and return (family, data_law)."""
-    from .._validate import check_choice
+    from .._validate import SCSCInputError, check_choice, check_finite_number
     from ..data import make_data_law
     from ..sweep import FAMILIES, make_family
 
     check_choice("family", args.family, FAMILIES)
+    if args.C is not None:
+        C = check_finite_number("--C", args.C)
+        if C < 1:
+            raise SCSCInputError(f"--C must be >= 1 (C = 1 + eps L / alpha; got {args.C!r})")
+
     data = args.data or default_data(args.family)
     law = make_data_law(data, args.dim)
     fam = make_family(args.family, args.dim, k=args.k, covariance=args.covariance, em_steps=args.em_steps,
                       flow_steps=args.flow_steps, flow_hidden=args.flow_hidden, flow_star_steps=args.flow_star_steps)
     fam.validate(law)
     return fam, law
+
+
+def check_outputs(args) -> None:
+    """--out (a folder) and --figure (a file), checked after every other argument, before any work."""
+    from .._validate import check_output_dir, check_output_file
+
+    check_output_dir("--out", args.out)
+    if getattr(args, "figure", None):
+        check_output_file("--figure", args.figure)
 
 
 def constants_for(fam, law, out: Path, C_override=None, is_writer=True):
@@ -93,7 +110,7 @@ def constants_for(fam, law, out: Path, C_override=None, is_writer=True):
 
 
 def run(args) -> int:
-    from .._validate import SCSCInputError, check_int
+    from .._validate import SCSCInputError, check_int, check_positive
     from ..sweep import parse_range, parse_seeds
 
     fam, law = build(args)
@@ -101,21 +118,25 @@ def run(args) -> int:
     gammas = parse_range("gamma", args.gamma)
     seeds = parse_seeds(args.seeds)
     T = check_int("generations", args.generations, 1)
+    if args.err_threshold is not None:
+        check_positive("--err-threshold", args.err_threshold)
     chunk = args.chunk if args.chunk is not None else max(1, T // 10)
     if (args.coordinator is None) != (args.num_processes is None) or (args.coordinator is None) != (args.process_id is None):
         raise SCSCInputError("--coordinator, --num-processes and --process-id go together")
+    check_outputs(args)
     if args.coordinator is not None:
         from ..distributed import initialize
 
         initialize(args.coordinator, args.num_processes, args.process_id)
     import jax
 
-    from ..io import write_json
+    from ..io import provenance, write_json
     from ..sweep import plot_phase, run_sweep
 
     out = Path(args.out)
     res = run_sweep(fam, law, lams, gammas, seeds, n=args.n, generations=T, chunk=chunk, corrector=args.corrector,
-                    perturb=args.perturb, t_fit=args.t_fit, out_dir=out, resume=not args.fresh, progress=args.progress)
+                    perturb=args.perturb, t_fit=args.t_fit, out_dir=out, resume=not args.fresh, progress=args.progress,
+                    overwrite=args.overwrite)
     if jax.process_index() != 0:
         return 0
     consts = constants_for(fam, law, out, args.C)
@@ -124,6 +145,7 @@ def run(args) -> int:
     summ["constants"] = consts
     summ["figure"] = str(fig)
     summ["theta_star_report"] = fam.theta_star_report(law) if hasattr(fam, "theta_star_report") else {}
+    summ["provenance"] = provenance(["sweep"])
     write_json(out / "summary.json", summ)
     _print_summary(res, summ)
     return 0

@@ -23,16 +23,19 @@ def register(sub) -> None:
     p.add_argument("--data", default="normal", help="normal | laplace | student-t | mixture (default normal)")
     p.add_argument("--corrector", default="ideal", help="ideal | stratified | histogram | ot (default ideal)")
     p.add_argument("--out", default=None, help="results folder (default runs/toy_<mode>)")
-    p.add_argument("--figures", default="figures", help="folder for figures/toy_w2_<mode>.png (default figures)")
+    p.add_argument("--figures", default=None, help="folder for toy_w2_<mode>.png (default: the --out folder; "
+                   "`--figures figures` replaces the committed figures)")
     p.add_argument("--json", action="store_true", help="also print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
 
 def _validate(args):
-    from .._validate import check_choice, check_int, check_nonneg, check_nonneg_list, parse_float_list
+    from .._validate import (check_choice, check_int, check_nonneg, check_nonneg_list, check_output_dir,
+                             check_output_file, parse_float_list)
     from ..correction import CORRECTORS
     from ..data import DATA_LAWS
     from ..loop import MODES, SAMPLINGS
+    from ..toy import check_toy_size
 
     check_choice("mode", args.mode, MODES)
     check_choice("sampling", args.sampling, SAMPLINGS)
@@ -43,11 +46,25 @@ def _validate(args):
     check_int("n", args.n, 2)
     check_int("dim", args.dim, 1)
     check_nonneg("lam", args.lam)
-    return check_nonneg_list("gamma", parse_float_list("gamma", args.gamma))
+    gammas = check_nonneg_list("gamma", parse_float_list("gamma", args.gamma))
+    check_toy_size(lam=args.lam, n=args.n, dim=args.dim, configs=len(gammas) * args.seeds,
+                   generations=args.generations, mode=args.mode)
+    out = check_output_dir("--out", Path(args.out or f"runs/toy_{args.mode}"))
+    check_output_dir("--figures", Path(args.figures) if args.figures else out)
+    fig = (Path(args.figures) if args.figures else out) / f"toy_w2_{args.mode}{_suffix(args)}.png"
+    check_output_file("--figures", fig)
+    for name in ("summary.json", "curves.npz"):
+        check_output_file("--out", out / name)
+    return gammas, out, fig
+
+
+def _suffix(args) -> str:
+    return "" if (args.corrector == "ideal" and args.sampling == "finite" and args.data == "normal") else \
+        f"_{args.sampling}_{args.corrector}_{args.data}"
 
 
 def run(args) -> int:
-    gammas = _validate(args)  # before importing or compiling anything heavy
+    gammas, out, fig = _validate(args)  # before importing or compiling anything heavy
     from ..toy import run_toy, write_toy
 
     run_ = run_toy(
@@ -55,10 +72,7 @@ def run(args) -> int:
         seeds=args.seeds, corrector=args.corrector, sampling=args.sampling, data=args.data,
         progress=sys.stderr.isatty(),
     )
-    out = Path(args.out or f"runs/toy_{args.mode}")
-    suffix = "" if (args.corrector == "ideal" and args.sampling == "finite" and args.data == "normal") else \
-        f"_{args.sampling}_{args.corrector}_{args.data}"
-    files = write_toy(run_, out, Path(args.figures) / f"toy_w2_{args.mode}{suffix}.png")
+    files = write_toy(run_, out, fig)
     s = run_.summary
     if args.json:
         print(json.dumps(s, indent=2))
