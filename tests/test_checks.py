@@ -3,6 +3,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scsc_theory import checks as K
@@ -169,3 +170,58 @@ def test_stale_status_roundtrip_and_digits_row(tmp_path):
         text, status = D.digits_claim_from(f)
         raw_text, raw_status = D._digits_claim_raw(f)
         assert status == (want or raw_status) and text.startswith(raw_text)
+
+
+def _fake_sweep(per_seed):
+    from scsc_theory.sweep import SweepResult
+
+    per_seed = np.asarray(per_seed, np.float64)
+    L, G, S = per_seed.shape
+    data = {"contraction": per_seed, "contraction_median": np.median(per_seed, axis=2),
+            "final_dist": np.full((L, G), 0.1), "finite": np.ones((L, G, S, 2), bool)}
+    return SweepResult(data=data, dims={}, coords={"lam": np.linspace(0.1, 0.4, L), "gamma": np.linspace(0, 1, G),
+                                                   "seed": np.arange(S)}, attrs={})
+
+
+@pytest.mark.parametrize("kind, want", [("below", "PASS"), ("resolved-above", "FAIL"), ("diverged", "FAIL")])
+def test_sweep_sufficiency_verdict_follows_the_violations(kind, want, monkeypatch):
+    """The check's verdict from its sweep's numbers (the sweep itself is replaced by fixed per-seed factors)."""
+    import scsc_theory.sweep as SW
+    from scsc_theory.checks import sweep as SC
+
+    LL, GG = np.meshgrid(np.linspace(0.1, 0.4, 3), np.linspace(0, 1, 2), indexing="ij")
+    bound = SW.theory_bound(LL, GG, 1.0)[..., None]
+    per_seed = bound * 0.5 + 1e-3 * np.linspace(-1, 1, 8)
+    if kind == "resolved-above":
+        per_seed[0, 0] = bound[0, 0] * 1.5 + 1e-4 * np.linspace(-1, 1, 8)
+    if kind == "diverged":
+        per_seed[1, 1] = np.inf
+    monkeypatch.setattr(SW, "run_sweep", lambda *a, **k: _fake_sweep(per_seed))
+    measured, status = SC.gaussian_sufficiency(True)
+    assert status == want, measured
+    if kind == "diverged":
+        assert "counted as violations): 1" in measured
+
+
+@pytest.mark.parametrize("means, want", [([0.3, 0.2, 0.05, 0.03], "PASS"), ([0.3, 0.2, 0.05, 0.06], "FAIL"),
+                                         ([0.3, 0.3, 0.3, 0.3], "FAIL"), ([0.3, None, 0.05, 0.03], "FAIL")])
+def test_toy_trend_verdict_follows_the_means(means, want, monkeypatch):
+    """toy-trend PASSes only for a strictly falling, finite curve (the toy run is replaced by fixed means)."""
+    import types
+
+    import scsc_theory.toy as T
+    from scsc_theory.checks import toy as TC
+
+    summ = {"final_w2_mean": means, "final_w2_sem": [0.01] * 4}
+    monkeypatch.setattr(T, "run_toy", lambda **k: types.SimpleNamespace(summary=summ))
+    assert TC.toy_trend(True)[1] == want
+
+
+def test_def41_check_fails_when_the_corrector_ignores_gamma(monkeypatch):
+    """Negative control: an 'ideal' corrector that returns the model's samples unchanged must FAIL def-4.1."""
+    import scsc_theory.correction as C
+    from scsc_theory.checks import theory as TC
+
+    monkeypatch.setattr(C, "correct", lambda name, key, x, m, gamma, family, ts: x)
+    measured, status = TC.def_correction(True)
+    assert status == "FAIL", measured

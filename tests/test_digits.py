@@ -213,7 +213,8 @@ def _fake_summary(path, fc, fs, gen=50, noise=0.01):
     arm = lambda v, acc: {"fid": curve(v), "accuracy": curve(acc)}
     g = {"seeds_reported": {lam: {"selfcorrect": [0, 1]} for lam in ("1", "1.5")},
          "summary": {lam: {"selfcorrect": arm(fc, 0.99), "selfconsume": arm(fs, 0.95), "baseline": arm(0.5, 0.97)}
-                     for lam in ("1", "1.5")}}
+                     for lam in ("1", "1.5")},
+         "provenance": __import__("scsc_theory.io", fromlist=["provenance"]).provenance(["digits"])}
     path.write_text(json.dumps(g))
 
 
@@ -235,3 +236,19 @@ def test_digits_check_status_comes_from_the_file(tmp_path):
     _fake_summary(p, 1.0, 2.0, gen=30)
     m, status = digits_claim_from(p)
     assert status == "FAIL" and "only 30 of 50" in m
+
+
+
+def test_digits_check_t_statistic_is_the_paired_t(tmp_path):
+    """paired(): t = mean(d) / (sd(d) / sqrt(window)) on the last 10 generations, against a direct computation."""
+    from scsc_theory.checks.digits import paired
+
+    p = tmp_path / "s.json"
+    _fake_summary(p, 1.0, 1.05, noise=0.05)
+    g = json.loads(p.read_text())["summary"]
+    a = np.asarray(g["1"]["selfconsume"]["fid"]["mean"][-10:])
+    b = np.asarray(g["1"]["selfcorrect"]["fid"]["mean"][-10:])
+    d = a - b
+    ms, mc, dm, t = paired(g, "1", "fid")
+    assert (ms, mc, dm) == pytest.approx((a.mean(), b.mean(), d.mean()))
+    assert t == pytest.approx(d.mean() / (d.std(ddof=1) / np.sqrt(10)), rel=1e-12)
