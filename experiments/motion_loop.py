@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--arms", default="baseline,selfconsume,selfcorrect,ideal")
     ap.add_argument("--generations", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--strength", type=float, default=0.5)
+    ap.add_argument("--strength", type=float, default=1.0, help="physics corrector strength (default 1)")
     ap.add_argument("--out", default="runs/motion_full")
     ap.add_argument("--figures", default="figures")
     args = ap.parse_args(argv)

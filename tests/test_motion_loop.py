@@ -157,3 +157,34 @@ def test_quick_cli_survives_sigkill_and_resumes_identically(tmp_path):
     p.wait()
     subprocess.run(cmd + ["--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+
+
+def test_normalizer_floor_matches_the_dataset():
+    """Near-constant features (torso roll/pitch) must not become huge z-scores: one floor for both."""
+    from scsc_theory.motion import data
+    from scsc_theory.motion.loop import Normalizer
+
+    x = np.zeros((4, 5, 3), np.float32)
+    x[..., 1] = np.linspace(0, 1e-4, 5)          # (near) constant feature
+    x[..., 2] = np.arange(20).reshape(4, 5)
+    norm = Normalizer(x)
+    assert norm.sd[0] == norm.sd[1] == np.float32(data.FEATURE_STD_FLOOR)
+    assert norm.sd[2] > 1
+    z = norm.fwd(x + np.array([0, 0.087, 0], np.float32))  # a 5 degree roll-sized offset
+    assert np.abs(z[..., 1]).max() < 10
+
+
+def test_guard_keeps_raw_samples_the_corrector_did_not_apply():
+    from types import SimpleNamespace
+
+    from scsc_theory.motion.loop import guard_correction
+
+    raw = np.zeros((4, 3, 2), np.float32)
+    raw[:, 0, 0] = [1.0, 2.0, 3.0, 1.0]
+    cor = raw + 0.5
+    cor[2, 1, 1] = 50.0                                  # leaves the data's range
+    c = SimpleNamespace(corrected=np.array([False, True, True, True]), fallback=np.array([False, False, False, True]))
+    out, keep = guard_correction(raw, cor, c, z_max=10.0)
+    np.testing.assert_array_equal(keep, [True, False, True, True])
+    np.testing.assert_array_equal(out[keep], raw[keep])
+    np.testing.assert_array_equal(out[1], cor[1])

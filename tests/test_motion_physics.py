@@ -12,6 +12,7 @@ BROKEN = {"foot_under_ground": "ground_penetration", "forearm_through_torso": "s
           "joint_beyond_limit": "joint_limit", "teleport_root": "foot_skating", "joint_noise": "foot_skating"}
 
 
+
 @pytest.fixture(scope="module")
 def clean():
     return data.generate(9, seed=11, cache=False).qpos.astype(np.float64)   # one clip per class
@@ -34,15 +35,29 @@ def test_correction_is_stable_and_reports_errors(runs):
     assert not c.unstable.any()
     for arr in (c.tracking_error, c.joint_error, c.root_error):
         assert arr.shape == (54,) and np.isfinite(arr).all() and (arr >= 0).all()
+    assert c.corrected.shape == c.fallback.shape == c.iteration.shape == (54,)
 
 
-def test_valid_clips_stay_close(runs):
+def test_valid_clips_are_fixed_points(runs):
+    """A self-correction function must leave valid data unchanged (pi_gamma's projection property)."""
     out, c = runs
     q, fixed, _ = out["clean"]
-    assert c.tracking_error[:9].mean() < 0.12          # m, mean body position error
-    assert c.joint_error[:9].mean() < 0.15             # rad
-    v = metrics.physics_violations(fixed)
-    assert v["ground_penetration"].max() < 0.002 and v["self_penetration"].max() < 0.002
+    assert not c.corrected[:9].any()
+    np.testing.assert_array_equal(fixed, q)
+    assert c.tracking_error[:9].max() == 0.0
+
+
+def test_exactly_the_invalid_clips_are_simulated(runs, clean):
+    out, c = runs
+    bad = np.concatenate([out[k][0] for k in data.CORRUPTIONS])
+    np.testing.assert_array_equal(c.corrected[9:], metrics.validity_score(bad) > 0)
+    assert c.corrected[9:].mean() > 0.9
+    sim = c.corrected & ~c.fallback
+    assert (c.iteration[sim] >= 0).all() and (c.iteration[~c.corrected] == -1).all()
+    # the stated rule: a clip whose every rollout fell is returned unchanged (rare)
+    assert c.fallback.mean() <= 0.1
+    all_in = np.concatenate([clean] + [out[k][0] for k in data.CORRUPTIONS])
+    np.testing.assert_array_equal(c.qpos[c.fallback], all_in[c.fallback])
 
 
 @pytest.mark.parametrize("kind", data.CORRUPTIONS)
@@ -55,17 +70,64 @@ def test_corruption_scores_high_then_low(runs, clean, kind):
     v_fixed = metrics.physics_violations(fixed)[m].mean()
     assert v_bad > 3 * v_clean + 0.01, (m, v_bad, v_clean)
     assert v_fixed < 0.4 * v_bad, (m, v_fixed, v_bad)
+    assert not physics.fallen(fixed).any()
     # the corrected clip stays close to the clean clip it came from (where the input was valid)
     err = physics.tracking_errors(fixed, clean)[0].mean()
     assert err < 0.25, err
 
 
-def test_strength_sweeps_between_input_and_physics(clean):
-    bad = data.corrupt(clean[:4], "joint_noise", seed=2)
-    weak = physics.correct(bad, strength=0.0)
-    strong = physics.correct(bad, strength=1.0)
-    assert weak.root_error.mean() < strong.root_error.mean()
-    assert weak.joint_error.mean() < strong.joint_error.mean()
+def test_correcting_twice_is_correcting_once(runs):
+    """Idempotence: the outputs that meet the thresholds are fixed points of a second pass."""
+    _, c = runs
+    again = physics.correct(c.qpos[9:])
+    valid = ~physics.needs_correction(c.qpos[9:])
+    assert valid.mean() >= 0.7, valid.mean()
+    np.testing.assert_array_equal(again.qpos[valid], c.qpos[9:][valid])
+
+
+@pytest.mark.parametrize("lift, ratio", [(0.10, 0.2), (0.30, 0.2)])
+def test_floating_clip_is_brought_down(clean, lift, ratio):
+    """The residual root force is bounded below body weight, so it cannot hold a lifted clip up."""
+    up = clean[:3].copy()
+    up[..., 2] += lift
+    before = metrics.physics_violations(up)["floating"].mean()
+    c = physics.correct(up)
+    after = metrics.physics_violations(c.qpos)["floating"].mean()
+    assert before > 0.05 and after < ratio * before, (before, after)
+    assert c.corrected.all() and not physics.fallen(c.qpos).any()
+
+
+def test_residual_root_bound_is_below_body_weight():
+    from scsc_theory.motion import humanoid
+
+    m = humanoid.load_model()
+    inf = humanoid.info()
+    weight = inf.total_mass * 9.81
+    fz = m.actuator_forcerange[inf.root_act[2]]
+    fxy = m.actuator_forcerange[inf.root_act[:2]]
+    assert fz[1] < 0.5 * weight and np.abs(fxy).max() < 0.2 * weight
+    assert fz[1] == humanoid.ROOT_FORCE_BOUND and fxy.max() == humanoid.ROOT_FORCE_BOUND_XY
+
+
+def test_strength_sets_how_strict_valid_is(clean):
+    bad = np.concatenate([data.corrupt(clean[:3], "joint_noise", seed=2), clean[3:5]])
+    none = physics.correct(bad, strength=0.0)
+    np.testing.assert_array_equal(none.qpos, bad)
+    assert not none.corrected.any()
+    scores = metrics.validity_score(bad)
+    for s in (0.3, 1.0):
+        c = physics.correct(bad, strength=s)
+        np.testing.assert_array_equal(c.corrected, metrics.validity_score(bad, scale=1 / s) > 0)
+    assert physics.correct(bad, strength=0.3).corrected.sum() <= physics.correct(bad, strength=1.0).corrected.sum()
+    assert (scores[:3] > 0).all() and (scores[3:] == 0).all()
+
+
+def test_learning_control_does_not_track_worse_than_plain(clean):
+    """The kept rollout is the closest non-falling one: more iterations never increase the error."""
+    q = data.corrupt(clean[:4], "joint_noise", seed=3)
+    e0 = physics.correct(q, iterations=0).tracking_error
+    e2 = physics.correct(q, iterations=2).tracking_error
+    assert (e2 <= e0 + 1e-12).all() and e2.mean() < e0.mean()
 
 
 @pytest.mark.parametrize("bad, msg", [
@@ -97,6 +159,8 @@ def test_bad_values_and_options(monkeypatch, clean):
         physics.correct(q)
     with pytest.raises(SCSCInputError, match="strength"):
         physics.correct(clean[:1], strength=1.5)
+    with pytest.raises(SCSCInputError, match="iterations"):
+        physics.correct(clean[:1], iterations=-1)
     with pytest.raises(SCSCInputError, match="backend"):
         physics.correct(clean[:1], backend="cuda")
     with pytest.raises(SCSCInputError, match="fps"):

@@ -84,7 +84,7 @@ def add_correct(msub) -> None:
     p.add_argument("input", metavar="IN", help=".npz with a qpos array (n, T, 28) (or a .npy of it)")
     p.add_argument("output", metavar="OUT", help="output .npz (qpos, tracking_error, joint_error, root_error)")
     p.add_argument("--backend", default=None, choices=("rollout", "mjx"), help="default: mjx on an accelerator, else rollout")
-    p.add_argument("--strength", type=float, default=1.0, help="correction strength in [0, 1] (default 1, the most physical)")
+    p.add_argument("--strength", type=float, default=1.0, help="correction strength in [0, 1]: clips missing the validity thresholds by more than 1/strength are projected (default 1, the strictest; 0 corrects nothing)")
     p.add_argument("--fps", type=float, default=20.0, help="frame rate of the clips (default 20)")
     p.set_defaults(func=run_correct)
 
@@ -107,11 +107,14 @@ def run_correct(args) -> int:
     after = metrics.summarize(metrics.physics_violations(c.qpos, fps=args.fps))
     extra = {} if labels is None else {"labels": labels}
     out = write_npz(args.output, qpos=c.qpos.astype("float32"), tracking_error=c.tracking_error,
-                    joint_error=c.joint_error, root_error=c.root_error, **extra)
+                    joint_error=c.joint_error, root_error=c.root_error, corrected=c.corrected,
+                    fallback=c.fallback, **extra)
     js = write_json(Path(args.output).with_suffix(".json"), {"before": before, "after": after, "seconds": dt,
                                                              "mean_tracking_error_m": float(c.tracking_error.mean()),
+                                                             "corrected": int(c.corrected.sum()), "fallback": int(c.fallback.sum()),
                                                              "provenance": provenance(["motion"])})
-    print(f"corrected {qpos.shape[0]} clips in {dt:.2f} s; mean tracking error {c.tracking_error.mean():.4f} m")
+    print(f"{int(c.corrected.sum())} of {qpos.shape[0]} clips missed the validity thresholds and were projected "
+          f"({int(c.fallback.sum())} fell back to the input) in {dt:.2f} s; mean tracking error {c.tracking_error.mean():.4f} m")
     for k in before:
         print(f"  {k:20s} {before[k]:10.4g} -> {after[k]:10.4g}")
     print(f"wrote {out}\nwrote {js}")
@@ -172,7 +175,7 @@ def add_loop(msub) -> None:
                    help="cpu: laptop-size (reduced; stated on the figures), paper: MDM schedule (GPU), tiny: tests")
     p.add_argument("--gamma", type=float, default=1.0, help="idealized arm: replace a sample by a true clip w.p. gamma/(1+gamma)")
     p.add_argument("--backend", default="rollout", choices=("rollout", "mjx"), help="physics corrector backend")
-    p.add_argument("--strength", type=float, default=0.5, help="physics corrector strength in [0, 1] (default 0.5)")
+    p.add_argument("--strength", type=float, default=1.0, help="physics corrector strength in [0, 1]: clips missing the data's validity thresholds by more than 1/strength are projected (default 1; 0 corrects nothing)")
     p.add_argument("--steps-per-gen", type=int, default=None, help="override the preset's fine-tuning steps K")
     p.add_argument("--gen0-steps", type=int, default=None, help="override the preset's generation-0 steps")
     p.add_argument("--out", default="runs/motion_loop", help="output folder; re-running resumes (default runs/motion_loop)")

@@ -51,6 +51,7 @@ import numpy as np
 
 from .._validate import SCSCInputError, check_choice, check_int, check_positive
 from . import humanoid
+from . import metrics as _metrics
 
 ACTION_CLASSES = ("walk", "jog_in_place", "squat", "jump", "wave_right_hand", "wave_left_hand",
                   "raise_both_arms", "turn_in_place", "kick")
@@ -58,8 +59,10 @@ N_FEATURES = 33
 FEATURE_LAYOUT = {"root_height": slice(0, 1), "root_velocity_xy": slice(1, 3), "yaw_rate": slice(3, 4),
                   "root_tilt_6d": slice(4, 10), "joints": slice(10, 31), "foot_contacts": slice(31, 33)}
 SPLITS = {"train": 0, "test": 1, "fresh": 2}
-#: Correction strength used to generate the dataset (the most physical setting).
-DATASET_STRENGTH = 1.0
+#: Floor of per-feature standard deviations when standardising features (dataset and motion loop
+#: share it): near-constant features (the torso roll/pitch entries of the 6-D rotation) are not
+#: blown up into huge z-scores by a small deviation.
+FEATURE_STD_FLOOR = 1e-2
 GENERATOR_VERSION = 1
 
 _J = humanoid.JOINT_INDEX
@@ -291,21 +294,16 @@ def _check_T_fps(T, fps):
     return T, fps
 
 
-#: Every clip of the dataset satisfies these bounds on the per-clip metrics of
-#: :func:`scsc_theory.motion.metrics.physics_violations` (default thresholds there): metres for
-#: penetration / floating / self-penetration, m/s for skating, rad for joint limits.
-VALIDITY_THRESHOLDS = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
-                       "joint_limit": 0.01, "foot_skating": 0.15}
+#: Every clip of the dataset satisfies these bounds (the package's definition of valid, shared
+#: with the corrector; see :data:`scsc_theory.motion.metrics.VALIDITY_THRESHOLDS`).
+VALIDITY_THRESHOLDS = _metrics.VALIDITY_THRESHOLDS
 #: A clip whose simulation misses a threshold is redrawn (new style parameters, same label) up to
 #: this many times; the rare clip that still misses keeps its least-violating draw.
 MAX_ATTEMPTS = 6
 
 
 def _invalid(q, fps):
-    from .metrics import physics_violations
-
-    v = physics_violations(q, fps=fps)
-    score = sum(np.maximum(v[k] / thr - 1.0, 0.0) for k, thr in VALIDITY_THRESHOLDS.items())
+    score = _metrics.validity_score(q, fps=fps)
     return score > 0, score
 
 
@@ -322,8 +320,7 @@ def _simulate(labels, seed, stream, T, fps, n_threads=None):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # a diverged draw is redrawn below
-            q, unstable = simulate_tracking(tgt, fps=fps, strength=DATASET_STRENGTH, backend="rollout",
-                                            n_threads=n_threads)
+            q, unstable = simulate_tracking(tgt, fps=fps, backend="rollout", n_threads=n_threads)
         q = canonicalize(q)
         bad, score = _invalid(q, fps)
         score = np.where(unstable, np.inf, score)
@@ -609,7 +606,7 @@ def generate(n: int, seed: int = 0, *, split: str = "train", T: int = 60, fps: f
 
             write_npz(path, qpos=qpos, labels=labels, features=feats, tracking_error=terr)
     mean = feats.reshape(-1, N_FEATURES).mean(0).astype(np.float32)
-    std = np.maximum(feats.reshape(-1, N_FEATURES).std(0), 1e-2).astype(np.float32)
+    std = np.maximum(feats.reshape(-1, N_FEATURES).std(0), FEATURE_STD_FLOOR).astype(np.float32)
     return MotionDataset(qpos=qpos, labels=labels.astype(np.int32), label_names=ACTION_CLASSES, fps=float(fps),
                          features=feats, feature_mean=mean, feature_std=std, tracking_error=terr,
                          split=split, seed=seed, meta={"T": T, "cache_path": str(path)})

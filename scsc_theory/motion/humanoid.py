@@ -43,8 +43,11 @@ JOINT_INDEX = {name: i for i, name in enumerate(JOINT_NAMES)}
 #: Geoms that count as feet (for contact and skating metrics), per side.
 FOOT_GEOMS = {"left": ("foot1_left", "foot2_left"), "right": ("foot1_right", "foot2_right")}
 
-#: Nominal (strength-1) gains of the servos; the XML holds exactly these.
-ROOT_FORCE_BOUND = 200.0   # N, per axis (about half the body weight, 40.8 kg)
+#: Bounds of the residual root wrench (the XML holds exactly these; the dataset and the corrector
+#: share them): vertical force 200 N (0.49 of the 40.8 kg body weight), horizontal 60 N (0.15),
+#: torque 100 N m per axis. Below body weight, so the residual cannot hold the body in the air.
+ROOT_FORCE_BOUND = 200.0   # N, vertical
+ROOT_FORCE_BOUND_XY = 60.0  # N, per horizontal axis
 ROOT_TORQUE_BOUND = 100.0  # N m, per axis
 
 
@@ -132,35 +135,6 @@ def info() -> ModelInfo:
         self_pairs=np.array(pairs, dtype=np.int32), hinge_act=hinge_act, root_act=root_act,
         timestep=float(m.opt.timestep), total_mass=float(m.body_subtreemass[m.body("torso").id]),
     )
-
-
-def strength_scales(strength: float) -> tuple[float, float]:
-    """Map the correction ``strength`` in [0, 1] to (joint-gain scale, residual-bound scale).
-
-    strength = 1 (default, the most physical correction): nominal joint gains and the smallest
-    residual root force bound (200 N, 100 N m per axis: about half the body weight).
-    strength = 0 (the weakest correction, closest to the input): joint gains x4 and residual bounds
-    x20 (a nearly kinematic root). In between the scales interpolate geometrically. Larger strength
-    means more of the motion is produced by physics and less by the non-physical root helper.
-    """
-    s = float(strength)
-    return 4.0 ** (1.0 - s), 20.0 ** (1.0 - s)
-
-
-def model_for_strength(strength: float = 1.0):
-    """An ``MjModel`` whose servo gains and residual bounds are set for ``strength`` (see above)."""
-    m = load_model()
-    gk, gf = strength_scales(strength)
-    inf = info()
-    for a in inf.hinge_act:
-        m.actuator_gainprm[a, 0] *= gk
-        m.actuator_biasprm[a, 1:3] *= gk
-        m.actuator_forcerange[a] *= gk
-    for a in inf.root_act:
-        m.actuator_gainprm[a, 0] *= np.sqrt(gf)
-        m.actuator_biasprm[a, 1:3] *= np.sqrt(gf)
-        m.actuator_forcerange[a] *= gf
-    return m
 
 
 def stand_qpos() -> np.ndarray:

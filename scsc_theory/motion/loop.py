@@ -60,7 +60,7 @@ class MotionLoopSettings:
     preset: str = "cpu"
     gamma: float = 1.0
     backend: str = "rollout"  # physics corrector backend
-    strength: float = 0.5  # physics corrector strength (0.5: near-identity on true clips, see report)
+    strength: float = 1.0  # physics corrector strength (1: correct every clip that misses the data's thresholds)
     n_eval_train: int = 512  # held-out true clips the evaluator is trained on
     n_ref: int = 512  # held-out true clips whose features are FID's reference
     steps_per_gen: int | None = None  # override the preset's K
@@ -118,12 +118,13 @@ def world_clips(n: int, seed: int, split: str):
 
 
 class Normalizer:
-    """Per-feature standardisation ``z = (x - mu) / sd`` fitted on held-out true clips."""
+    """Per-feature standardisation ``z = (x - mu) / sd`` fitted on held-out true clips; standard
+    deviations are floored at ``motion.data.FEATURE_STD_FLOOR``, as the dataset's own are."""
 
     def __init__(self, x):
         x = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])
         self.mu = x.mean(0).astype(np.float32)
-        self.sd = np.maximum(x.std(0), 1e-3).astype(np.float32)
+        self.sd = np.maximum(x.std(0), _data().FEATURE_STD_FLOOR).astype(np.float32)
 
     def fwd(self, x):
         return (np.asarray(x, np.float32) - self.mu) / self.sd
@@ -145,6 +146,7 @@ class MotionContext:
     fps: float
     ref_ds: object
     timings: dict = field(default_factory=dict)
+    corrector_log: list = field(default_factory=list)   # per selfcorrect call: fractions corrected / kept raw
 
     def to_qpos(self, z):
         return np.asarray(self.ref_ds.features_to_qpos(self.norm.inv(z)), np.float64)
@@ -160,6 +162,7 @@ def build(settings: MotionLoopSettings, cache_dir=None):
     ev_x, ev_y, ev_ds = world_clips(settings.n_eval_train, EVAL_TRAIN_SEED, "test")
     ref_x, ref_y, ref_ds = world_clips(settings.n_ref, EVAL_REF_SEED, "test")
     norm = Normalizer(ev_x)
+    z_max = float(np.abs(norm.fwd(ev_x)).max())   # the data's feature range, in z units
     num_classes = len(ev_ds.label_names)
     _, T, F = ev_x.shape
     evaluator = MotionEvaluator.train_or_load(norm.fwd(ev_x), ev_y, num_classes, norm.fwd(ref_x), ref_y,
@@ -190,10 +193,13 @@ def build(settings: MotionLoopSettings, cache_dir=None):
 
     def correct_fn(arm, samples, labels, key):
         t0 = time.perf_counter()
-        q = ctx.to_qpos(samples)
-        corr = _physics().correct(q, backend=settings.backend, strength=settings.strength, fps=fps)
+        raw = np.asarray(samples, np.float32)
+        corr = _physics().correct(ctx.to_qpos(raw), backend=settings.backend, strength=settings.strength, fps=fps)
+        out, keep = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, z_max)
         ctx.timings.setdefault("correct", []).append(time.perf_counter() - t0)
-        return ctx.from_qpos(corr.qpos)
+        ctx.corrector_log.append({"simulated": float(np.mean(corr.corrected)), "fallback": float(np.mean(corr.fallback)),
+                                  "applied": float(np.mean(~keep))})
+        return out
 
     def ideal_fn(labels, key):
         seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
@@ -218,6 +224,22 @@ def build(settings: MotionLoopSettings, cache_dir=None):
     loop = SelfConsumingLoop(cfg, real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn,
                              correct_fn=correct_fn, ideal_fn=ideal_fn, eval_fn=eval_fn)
     return ctx, loop
+
+
+def guard_correction(raw, corrected, corr, z_max: float):
+    """The corrector's output in the loop's feature space, with the stated guard rule.
+
+    A sample keeps its raw features where the corrector left the clip unchanged (valid, or every
+    rollout fell: ``corr.fallback``) and where the corrected clip leaves the data's feature range
+    (largest |z| above both the raw sample's and ``z_max``, the largest |z| of the held-out true
+    clips). Returns (features, keep mask (m,)).
+    """
+    raw = np.asarray(raw, np.float32)
+    corrected = np.asarray(corrected, np.float32)
+    zc = np.abs(corrected).reshape(len(corrected), -1).max(1)
+    zr = np.abs(raw).reshape(len(raw), -1).max(1)
+    keep = ~np.asarray(corr.corrected) | np.asarray(corr.fallback) | (zc > np.maximum(zr, z_max))
+    return np.where(keep[:, None, None], raw, corrected), keep
 
 
 def _physics():
@@ -264,6 +286,8 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
         "timings_this_call": timing,
         "jit_structure": ("baseline/selfconsume: one jitted function per generation (fine-tune K steps + sample); "
                           "selfcorrect/ideal: jitted pieces around the host-side physics corrector / fresh-clip draw"),
+        "corrector_this_call": ({k: float(np.mean([r[k] for r in ctx.corrector_log])) for k in ctx.corrector_log[0]}
+                                | {"calls": len(ctx.corrector_log)} if ctx.corrector_log else None),
         "summary": summary,
         "last_generation_table": last_generation_table(summary),
     }

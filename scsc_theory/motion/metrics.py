@@ -31,6 +31,13 @@ from . import humanoid
 
 GRAVITY = 9.81
 
+#: The definition of a physically valid clip used by the dataset (every clip meets it) and by the
+#: corrector (a clip that meets it is returned unchanged): upper bounds on the per-clip metrics of
+#: :func:`physics_violations` at its default tolerances; metres for penetration / floating /
+#: self-penetration, m/s for skating, rad for joint limits.
+VALIDITY_THRESHOLDS = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
+                       "joint_limit": 0.01, "foot_skating": 0.15}
+
 
 def _kinematics(qpos: np.ndarray):
     """C forward kinematics for every frame: (geom_pos, geom_axis, body_pos, com) arrays.
@@ -291,3 +298,13 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
 def summarize(violations: dict) -> dict:
     """Mean of each per-clip metric (a dict of floats), for printing and JSON."""
     return {k: float(np.mean(v)) for k, v in violations.items()}
+
+
+def validity_score(qpos, *, fps: float = 20.0, scale: float = 1.0) -> np.ndarray:
+    """(n,) sum over the metrics of max(0, violation / (scale * threshold) - 1); 0 means valid.
+
+    ``scale`` multiplies every bound of :data:`VALIDITY_THRESHOLDS` (the corrector's strength s
+    uses scale = 1 / s).
+    """
+    v = physics_violations(qpos, fps=fps)
+    return sum(np.maximum(v[k] / (scale * thr) - 1.0, 0.0) for k, thr in VALIDITY_THRESHOLDS.items())

@@ -157,8 +157,12 @@ def lowest_point(qpos: np.ndarray) -> np.ndarray:
     return low.min(axis=-1).reshape(np.shape(qpos)[:-1])
 
 
-def plan_controls(ref: np.ndarray, fps: float) -> _Plan:
+def plan_controls(ref: np.ndarray, fps: float, start: np.ndarray | None = None) -> _Plan:
     """Per-physics-step set points that make the humanoid track the reference clips ``ref``.
+
+    ``start`` (n, T, 28), default ``ref``: the clips whose first two frames give the initial
+    state (the corrector's iterative learning control shifts ``ref``'s set points but starts every
+    rollout from the input clip).
 
     Step k (k = 0 .. K-1, K = (T-1) * substeps) targets time (k+1) * timestep: joint set points
     and the mocap root pose are interpolated linearly (quaternions: normalised lerp) between
@@ -195,6 +199,12 @@ def plan_controls(ref: np.ndarray, fps: float) -> _Plan:
     ctrl[:, :, inf.root_act[:3]] = v_loc
     ctrl[:, :, inf.root_act[3:]] = w_loc
     # initial state: first frame, joints inside limits, body lifted out of the floor
+    if start is not None:
+        quat = _continuous_quats(start[..., 3:7])
+        joints = np.clip(start[..., 7:], lo, hi)
+        v_world = (start[:, 1:, :3] - start[:, :-1, :3]) * fps
+        w_world = _qlog_angvel(quat[:, :-1], quat[:, 1:], 1.0 / fps)
+        ref = start
     q0 = ref[:, 0].copy()
     q0[:, 3:7] = quat[:, 0]
     q0[:, 7:] = joints[:, 0]
@@ -313,21 +323,81 @@ def default_backend() -> str:
         return "rollout"
 
 
+#: Stated rule for a clip that has fallen: at some frame its torso is tilted more than this
+#: from upright (degrees), or its root is lower than :data:`FALL_ROOT_HEIGHT` (m).
+FALL_TILT_DEG = 60.0
+FALL_ROOT_HEIGHT = 0.6
+#: Iterative learning control of the corrector: rollouts after the first, zero-phase low-pass
+#: cut-off (Hz) of the learned set-point offsets, and the lead (frames) of the error used to
+#: update the set point of a frame (the servos lag their set points by about 0.7 frames).
+ILC_ITERATIONS = 3
+ILC_CUTOFF_HZ = 4.0
+ILC_LEAD = 1
+#: Learning gains of the update: hinge angles, root position, root rotation.
+ILC_GAINS = (1.0, 1.0, 1.0)
+
+
+def torso_tilt(qpos) -> np.ndarray:
+    """Angle (degrees) between the torso's up axis and the vertical, per frame: (..., T, 28) -> (..., T)."""
+    q = np.asarray(qpos, dtype=np.float64)
+    up = _qrotate(_qnorm(q[..., 3:7]), np.broadcast_to(np.array([0.0, 0.0, 1.0]), q.shape[:-1] + (3,)))
+    return np.degrees(np.arccos(np.clip(up[..., 2], -1.0, 1.0)))
+
+
+def fallen(qpos) -> np.ndarray:
+    """(n,) True where a clip falls: some frame with torso tilt > FALL_TILT_DEG or root z < FALL_ROOT_HEIGHT."""
+    q = np.asarray(qpos, dtype=np.float64)
+    return (torso_tilt(q) > FALL_TILT_DEG).any(axis=-1) | (q[..., 2] < FALL_ROOT_HEIGHT).any(axis=-1)
+
+
+def _rotvec(q):
+    """Rotation vector (..., 3) of unit quaternions (..., 4), shortest way round."""
+    q = np.where(q[..., :1] < 0, -q, q)
+    s = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
+    ang = 2.0 * np.arctan2(s, q[..., :1])
+    return q[..., 1:] / np.maximum(s, 1e-12) * ang
+
+
+def _quat_exp(r):
+    """Unit quaternion of rotation vectors r (..., 3)."""
+    ang = np.linalg.norm(r, axis=-1, keepdims=True)
+    axis = r / np.maximum(ang, 1e-12)
+    return np.concatenate([np.cos(ang / 2), axis * np.sin(ang / 2)], axis=-1)
+
+
+def _lowpass(x, fps: float, cutoff_hz: float):
+    """Zero-phase (forward-backward) 2nd-order Butterworth low-pass along the time axis 1 of x (n, T, k)."""
+    from scipy.signal import butter, filtfilt
+
+    b, a = butter(2, min(cutoff_hz / (fps / 2.0), 0.99))
+    T = x.shape[1]
+    return filtfilt(b, a, x, axis=1, padlen=min(3 * max(len(a), len(b)), T - 1))
+
+
 @dataclass(frozen=True)
 class Correction:
     """Result of :func:`correct`.
 
-    qpos:           (n, T, 28) the corrected clips (simulated trajectories at the clip frame rate).
+    qpos:           (n, T, 28) the corrected clips: the input itself where it was already valid,
+                    otherwise the simulated trajectory closest to it (see :func:`correct`).
+    corrected:      (n,) True where the clip missed the validity thresholds and was simulated.
+    fallback:       (n,) True where every simulated candidate fell while the input did not: the
+                    input is returned unchanged (the stated rule for motions the humanoid cannot
+                    realize without falling).
+    iteration:      (n,) the iterative-learning-control rollout whose result was kept (0 = plain
+                    tracking; -1 where the clip was not simulated or fell back).
     tracking_error: (n,) mean over frames and bodies of the distance (m) between each body's
                     position in the corrected and in the input clip (MPJPE, global frame).
     joint_error:    (n,) root-mean-square hinge angle difference (rad), corrected vs input.
     root_error:     (n,) mean root position distance (m), corrected vs input.
-    unstable:       (n,) True where the simulation diverged (MuJoCo reset it / MJX produced NaN);
-                    such a clip's frames are not a valid correction. Not seen on the dataset or
-                    the corruptions of ``data.corrupt``; a warning is issued when it happens.
+    unstable:       (n,) True where the simulation diverged (MuJoCo reset it / MJX produced NaN)
+                    in the kept rollout; such a clip falls back to its input.
     """
 
     qpos: np.ndarray
+    corrected: np.ndarray
+    fallback: np.ndarray
+    iteration: np.ndarray
     tracking_error: np.ndarray
     joint_error: np.ndarray
     root_error: np.ndarray
@@ -345,61 +415,176 @@ def tracking_errors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mpjpe, jerr, rerr
 
 
-def simulate_tracking(ref, *, fps: float = DEFAULT_FPS, strength: float = 1.0, backend: str | None = None,
-                      n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate the humanoid tracking clips ``ref`` (n, T, 28).
-
-    Returns (qpos (n, T, 28) of the simulation sampled at the frame rate, unstable (n,) bool).
-
-    Validates its input (see :func:`check_qpos`). ``strength`` in [0, 1] (see
-    :func:`scsc_theory.motion.humanoid.strength_scales`); ``backend`` "rollout" or "mjx" (default:
-    :func:`default_backend`); ``n_threads`` for the rollout backend (default: all usable cores).
-    """
-    ref = check_qpos(ref, "qpos")
-    fps = check_positive("fps", fps)
-    strength = check_finite_number("strength", strength)
-    if not 0.0 <= strength <= 1.0:
-        raise SCSCInputError(f"strength must lie in [0, 1] (got {strength})")
+def _check_backend(backend, n_threads):
     backend = default_backend() if backend is None else check_choice("backend", backend, ("rollout", "mjx"))
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, 1)
-    substeps(fps)  # validates fps before any work
-    model = humanoid.model_for_strength(strength)
-    plan = plan_controls(ref, fps)
+    return backend, n_threads
+
+
+def _simulate(ref, fps, backend, n_threads, start=None):
+    model = humanoid.load_model()
+    plan = plan_controls(ref, fps, start)
     T = ref.shape[1]
     if backend == "rollout":
         out, unstable = _run_rollout(model, plan, T, n_threads)
     else:
-        out, unstable = _run_mjx(model, plan, T, round(strength, 12))
+        out, unstable = _run_mjx(model, plan, T, "nominal")
     if unstable.any():
-        import warnings
-
-        warnings.warn(f"the simulation diverged for {int(unstable.sum())} of {len(unstable)} clips "
-                      f"(first: clip {int(np.argmax(unstable))}); see Correction.unstable", RuntimeWarning, stacklevel=2)
         out[unstable] = np.where(np.isfinite(out[unstable]), out[unstable], 0.0)
         out[unstable, :, 3] = np.where(np.linalg.norm(out[unstable, :, 3:7], axis=-1) > 0, out[unstable, :, 3], 1.0)
     out[..., 3:7] = _qnorm(out[..., 3:7])
     return out, unstable
 
 
+def simulate_tracking(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None,
+                      n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate the humanoid tracking clips ``ref`` (n, T, 28) under the world's actuation.
+
+    The actuation is the one of ``assets/humanoid.xml``, shared by the dataset and the corrector:
+    bounded joint servos and a residual root wrench of at most 60 N horizontally and 200 N
+    vertically (0.15 and 0.49 of the 40.8 kg humanoid's weight) and 100 N m per axis.
+
+    Returns (qpos (n, T, 28) of the simulation sampled at the frame rate, unstable (n,) bool).
+    Validates its input (see :func:`check_qpos`); ``backend`` "rollout" or "mjx" (default:
+    :func:`default_backend`); ``n_threads`` for the rollout backend (default: all usable cores).
+    """
+    ref = check_qpos(ref, "qpos")
+    fps = check_positive("fps", fps)
+    backend, n_threads = _check_backend(backend, n_threads)
+    substeps(fps)  # validates fps before any work
+    out, unstable = _simulate(ref, fps, backend, n_threads)
+    if unstable.any():
+        import warnings
+
+        warnings.warn(f"the simulation diverged for {int(unstable.sum())} of {len(unstable)} clips "
+                      f"(first: clip {int(np.argmax(unstable))})", RuntimeWarning, stacklevel=2)
+    return out, unstable
+
+
+def _ilc_update(setpoint, ref, sim, fps):
+    """One iterative-learning-control update of the set-point clips (Arimoto-type, Q-filtered).
+
+    With e_k(t) the error of rollout k against the input (hinge angles, root position, root
+    rotation vector), the set point of frame t moves by Q[e_k](t + lead): Q a zero-phase low-pass
+    filter (ILC_CUTOFF_HZ), lead ILC_LEAD frames. The filter keeps the learned offsets smooth, so
+    repeated passes do not amplify high-frequency error (unfiltered ILC did).
+    """
+    lo, hi = humanoid.info().joint_range.T
+    shift = lambda e: np.concatenate([e[:, ILC_LEAD:], np.repeat(e[:, -1:], ILC_LEAD, axis=1)], axis=1)  # noqa: E731
+    e_j = np.clip(ref[..., 7:], lo, hi) - sim[..., 7:]
+    e_p = ref[..., :3] - sim[..., :3]
+    e_r = _rotvec(_qmul(_qnorm(ref[..., 3:7]), _qconj(sim[..., 3:7])))
+    e = _lowpass(shift(np.concatenate([e_j, e_p, e_r], axis=-1)), fps, ILC_CUTOFF_HZ)
+    g_j, g_p, g_r = ILC_GAINS
+    sp = setpoint.copy()
+    sp[..., 7:] = np.clip(sp[..., 7:] + g_j * e[..., :21], lo, hi)
+    sp[..., :3] += g_p * e[..., 21:24]
+    sp[..., 3:7] = _qnorm(_qmul(_quat_exp(g_r * e[..., 24:27]), _qnorm(sp[..., 3:7])))
+    return sp
+
+
+def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_threads: int | None = None,
+            iterations: int = ILC_ITERATIONS):
+    """The realizable motion closest to each clip of ``ref`` (n, T, 28), by iterative learning control.
+
+    Rollout 0 tracks ``ref`` itself; rollout k + 1 tracks set points moved by the filtered error of
+    rollout k (:func:`_ilc_update`); every rollout starts from the input's first frame. Each
+    rollout is a motion the humanoid realizes under the world's actuation; the one kept per clip
+    is the closest to the input (MPJPE) among those that did not fall or diverge.
+
+    Returns (qpos (n, T, 28), iteration (n,) int: the kept rollout, -1 where all fell or diverged,
+    fell_all (n,) bool, unstable (n,) bool of the kept rollout).
+    """
+    backend, n_threads = _check_backend(backend, n_threads)
+    n = ref.shape[0]
+    best_q = ref.copy()
+    best_err = np.full(n, np.inf)
+    best_it = np.full(n, -1)
+    setpoint = ref.copy()
+    for k in range(iterations + 1):
+        sim, unstable = _simulate(setpoint, fps, backend, n_threads, start=ref)
+        err = tracking_errors(sim, ref)[0]
+        ok = ~unstable & ~fallen(sim) & (err < best_err)
+        best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
+        if k < iterations:
+            setpoint = _ilc_update(setpoint, ref, sim, fps)
+    return best_q, best_it, best_it < 0, np.zeros(n, bool)
+
+
+def needs_correction(qpos, *, fps: float = DEFAULT_FPS, strength: float = 1.0) -> np.ndarray:
+    """(n,) True where a clip misses the validity thresholds scaled by 1 / strength.
+
+    The thresholds are :data:`scsc_theory.motion.metrics.VALIDITY_THRESHOLDS`, the bounds every
+    dataset clip meets; strength 0 corrects nothing.
+    """
+    from .metrics import validity_score
+
+    if strength <= 0:
+        return np.zeros(len(qpos), bool)
+    return validity_score(qpos, fps=fps, scale=1.0 / strength) > 0
+
+
 def correct(qpos, *, backend: str | None = None, strength: float = 1.0, fps: float = DEFAULT_FPS,
-            n_threads: int | None = None) -> Correction:
-    """Physics correction: track each clip in the simulator and return the simulated clips.
+            n_threads: int | None = None, iterations: int = ILC_ITERATIONS) -> Correction:
+    """Physics self-correction as a projection onto physically valid motion.
+
+    Physically valid means: meets :data:`~scsc_theory.motion.metrics.VALIDITY_THRESHOLDS` (the
+    bounds every dataset clip meets) and is realized by the simulator under the world's actuation
+    (bounded joint servos, a residual root wrench bounded below body weight; see
+    :func:`simulate_tracking`). The corrector
+
+    1. returns a clip that already meets the thresholds (scaled by 1 / strength) unchanged: a valid
+       clip is a fixed point;
+    2. replaces every other clip by the realizable motion closest to it (:func:`project`:
+       iterative learning control of the joint and root set points, at most ``iterations`` + 1
+       rollouts, the closest rollout that does not fall kept);
+    3. returns the input unchanged, flagged in ``Correction.fallback``, where every rollout fell
+       although the input did not (falling is not the closest valid motion, the humanoid merely
+       lacks a balance controller).
+
+    Correcting twice is correcting once wherever the first pass produced a clip that meets the
+    thresholds (most rollouts do; see ``benchmarks/corrector_operator.py``).
 
     Args:
       qpos: (n, T, 28) float clips (root xyz m, root quaternion wxyz, 21 hinge angles rad).
       backend: "rollout" (MuJoCo C, multi-threaded; CPU default) or "mjx" (accelerator default).
-      strength: in [0, 1], default 1. 1 = the most physical correction (nominal servo gains,
-        residual root force bounded by 200 N / 100 N m per axis, about half the body weight);
-        0 = the weakest (gains x4, residual bounds x20: close to kinematic replay, so the output
-        stays closer to the input and keeps more of its violations). Sweep it as gamma is swept.
+      strength: in [0, 1], default 1: how strict the definition of valid is. 1 corrects every clip
+        that misses the dataset's own thresholds; s < 1 corrects only clips that miss them by more
+        than a factor 1 / s (so the output keeps more of the input); 0 corrects nothing.
       fps: frame rate of the clips (Hz); 1 / (fps * 0.005 s) must be a whole number.
       n_threads: threads for the rollout backend (default: all usable cores).
+      iterations: learning-control rollouts after the first (>= 0; default ILC_ITERATIONS).
 
     Returns:
       :class:`Correction` with the corrected qpos and per-clip tracking errors against the input.
     """
     ref = check_qpos(qpos, "qpos")
-    out, unstable = simulate_tracking(ref, fps=fps, strength=strength, backend=backend, n_threads=n_threads)
+    fps = check_positive("fps", fps)
+    strength = check_finite_number("strength", strength)
+    if not 0.0 <= strength <= 1.0:
+        raise SCSCInputError(f"strength must lie in [0, 1] (got {strength})")
+    backend, n_threads = _check_backend(backend, n_threads)
+    iterations = check_int("iterations", iterations, 0)
+    substeps(fps)
+    n = ref.shape[0]
+    out = ref.copy()
+    todo = needs_correction(ref, fps=fps, strength=strength)
+    iteration = np.full(n, -1)
+    fallback = np.zeros(n, bool)
+    unstable = np.zeros(n, bool)
+    if todo.any():
+        idx = np.flatnonzero(todo)
+        q, it, fell_all, unst = project(ref[idx], fps=fps, backend=backend, n_threads=n_threads,
+                                        iterations=iterations)
+        out[idx], iteration[idx], unstable[idx] = q, it, unst
+        fallback[idx] = fell_all & ~fallen(ref[idx])
+        # a clip that fell in the input too and whose every rollout fell: keep the plain rollout
+        keep_sim = fell_all & ~fallback[idx]
+        if keep_sim.any():
+            sim0, u0 = _simulate(ref[idx[keep_sim]], fps, backend, n_threads)
+            out[idx[keep_sim]], unstable[idx[keep_sim]] = sim0, u0
+            iteration[idx[keep_sim]] = 0
     mpjpe, jerr, rerr = tracking_errors(out, ref)
-    return Correction(qpos=out, tracking_error=mpjpe, joint_error=jerr, root_error=rerr, unstable=unstable)
+    return Correction(qpos=out, corrected=todo, fallback=fallback, iteration=iteration, tracking_error=mpjpe,
+                      joint_error=jerr, root_error=rerr, unstable=unstable)
