@@ -167,3 +167,15 @@ def test_population_accumulate_weights_history_by_recency(x64):
     np.testing.assert_allclose(r.thetas.mean[0], np.stack(means), rtol=1e-10, atol=1e-12)
     covs = np.stack([s - np.outer(m, m) for m, s in zip(means, secs)])
     np.testing.assert_allclose(r.thetas.cov[0], covs, rtol=1e-10, atol=1e-12)
+
+
+def test_fixed_mode_weights_synthetic_points_by_lambda_over_m():
+    """Definition 4.2 in the finite-sample engine: the refit weights the n real points 1/n each and the m
+    synthetic points lambda/m each. From theta_0 = N((3, 0), I) (far from the data's mean 0), one generation's
+    mean is (mean_real + lambda mean_syn)/(1 + lambda) ~ 3 lambda/(1 + lambda)."""
+    n = 4000
+    th0 = GaussianParams(jnp.array([3.0, 0.0]), jnp.eye(2))
+    for lam in (0.25, 2.0):
+        r = run_loop(FAM, LAW, lam=lam, gamma=0.0, seed=3, n=n, generations=1, theta0=th0)
+        got = float(r.thetas.mean[0, 1, 0])
+        assert got == pytest.approx(3 * lam / (1 + lam), abs=0.08), (lam, got)
