@@ -6,8 +6,8 @@ Corrects n dataset clips with added joint noise (60 frames at 20 fps: 590 physic
 On CPU the MJX batch defaults to 16 clips (clips per second is what is compared).
 Wall time on a shared machine depends on the load, so the rollout line also gives the CPU time.
 Reports the median wall time of ``--repeats`` runs per backend (MJX: after one compile run, which
-is reported separately), clips per second, and the ratio rollout / mjx. Target: 256 clips in < 5 s
-with the rollout backend on 2 CPU cores.
+is reported separately), clips per second, and the ratio rollout / mjx; and the full corrector
+(``physics.correct``, every joint-noise clip invalid, so every clip is projected) once.
 """
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def main(argv=None) -> int:
     cps_r = args.n / t_r
     print(f"rollout: {args.n} clips in {t_r:.2f} s -> {cps_r:.1f} clips/s (threads={nthr}; "
           f"{c_r:.2f} CPU-s, i.e. {c_r / nthr:.2f} s on {nthr} uncontended cores)")
+    t_c, c_c = _time(lambda: physics.correct(q, backend="rollout", n_threads=args.threads), 1)
+    print(f"corrector (physics.correct: validity gate + {physics.ILC_ITERATIONS + 1} learning-control rollouts "
+          f"per invalid clip): {args.n} clips in {t_c:.2f} s -> {args.n / t_c:.1f} clips/s "
+          f"({c_c:.2f} CPU-s; target: 256 clips in < 20 s on 2 cores)")
     if args.skip_mjx:
         return 0
     nm = args.mjx_n or (args.n if jax.default_backend() != "cpu" else 16)

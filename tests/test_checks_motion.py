@@ -15,8 +15,8 @@ def test_motion_checks_registered_and_valid():
 
     raw = {"motion-collapse-uncorrected": lambda: M._collapse_from(K.repo_root() / M.SUMMARY),
            "motion-ideal-holds": lambda: M._holds_row_raw(K.repo_root() / M.SUMMARY, "ideal", "ideal", M.SUMMARY),
-           "motion-selfcorrect-holds-strength0": lambda: M._holds_row_raw(K.repo_root() / M.STRENGTH, "selfcorrect@0",
-                                                                          "selfcorrect@0", M.STRENGTH)}
+           "motion-selfcorrect-holds-strength0.5": lambda: M._holds_row_raw(K.repo_root() / M.STRENGTH, "selfcorrect@0.5",
+                                                                            "selfcorrect@0.5", M.STRENGTH)}
     for c in M.CHECKS:
         r = c.run()
         assert not r.measured.startswith("error:"), r.measured
@@ -24,6 +24,9 @@ def test_motion_checks_registered_and_valid():
             text, verdict = raw[c.id]()
             assert verdict in ("PASS", "FAIL") and r.measured.startswith(text)
             path = M.STRENGTH if "strength0" in c.id else M.SUMMARY
+            if not (K.repo_root() / path).exists():      # a run not made: the row says so and FAILs
+                assert r.status == "FAIL" and "no results file" in r.measured
+                continue
             stale, _ = provenance_status(json.loads((K.repo_root() / path).read_text()).get("provenance"))
             # STALE exactly when the file's recorded code differs from the current code, else the verdict
             assert r.status == ("STALE" if stale else verdict), (c.id, r.status, verdict, stale)
@@ -48,7 +51,7 @@ def test_compare_direction_and_resolution():
 
 def test_missing_file_cannot_pass(tmp_path: Path):
     assert M.collapse_from(tmp_path / "nope.json")[1] == "FAIL"
-    assert M._holds_row(tmp_path / "nope.json", "selfcorrect@0", "selfcorrect@0", M.STRENGTH)[1] == "FAIL"
+    assert M._holds_row(tmp_path / "nope.json", "selfcorrect@0.5", "selfcorrect@0.5", M.STRENGTH)[1] == "FAIL"
 
 
 def _table(base_acc, sc_acc, arm_acc, half=0.01):

@@ -3,10 +3,12 @@
 The verdicts are read from the MEASURED results files of the full runs; nothing is hard-coded:
 
 * ``figures/motion_loop_summary.json`` (``python experiments/motion_loop.py``: n = 64, lambda = 1,
-  50 generations, 3 seeds, arms baseline / selfconsume / selfcorrect (physics corrector, strength
-  0.5) / ideal (gamma = 1), cpu preset);
+  50 generations, 3 seeds, arms baseline / selfconsume / selfcorrect (the projection corrector,
+  strength 1) / ideal (gamma = 1), cpu preset);
 * ``figures/motion_loop_strength.json`` when present (``python experiments/motion_strength.py``:
-  adds ``selfcorrect@0``, the same loop with corrector strength 0).
+  adds ``selfcorrect@0.5``, the same loop with corrector strength 0.5);
+* ``figures/corrector_operator/operator.json`` (``benchmarks/corrector_operator.py``): the corrector
+  measured as an operator against the projection criterion.
 
 Both hold ``last10_generations_table``: per arm and metric, the mean over generations 41-50 of each
 seed, then the mean and 95% Student-t interval across the ``n_seeds`` seeds. The comparisons use
@@ -165,7 +167,7 @@ def selfcorrect_default(quick: bool):
 
 
 def selfcorrect_strength0(quick: bool):
-    return _holds_row(repo_root() / STRENGTH, "selfcorrect@0", "selfcorrect@0", STRENGTH)
+    return _holds_row(repo_root() / STRENGTH, "selfcorrect@0.5", "selfcorrect@0.5", STRENGTH)
 
 
 def ideal(quick: bool):
@@ -276,14 +278,15 @@ CHECKS = [
     Check("motion-selfcorrect-holds",
           "Motion (section 5): self-correction by the physics simulator keeps the loop close to the baseline and "
           "better than the uncorrected loop (FID, accuracy)",
-          "arm selfcorrect (physics corrector, default strength 0.5) vs baseline and selfconsume: holds iff not "
+          "arm selfcorrect (projection corrector, default strength 1) vs baseline and selfconsume: holds iff not "
           "resolved worse than baseline on FID and accuracy, resolved better than selfconsume on one and not worse "
           "in mean on the other; " + _SETTING + "; read from figures/motion_loop_summary.json",
           selfcorrect_default),
-    Check("motion-selfcorrect-holds-strength0",
-          "Motion (section 5): as above, with the physics corrector at strength 0 (gains x4, residual bounds x20: "
+    Check("motion-selfcorrect-holds-strength0.5",
+          "Motion (section 5): as above, with the physics corrector at strength 0.5 (only clips that miss a validity "
+          "threshold by more than 2x are projected: "
           "closest to the input)",
-          "arm selfcorrect at corrector strength 0 (separate run, same seeds and generation-0 models) vs baseline "
+          "arm selfcorrect at corrector strength 0.5 (separate run, same seeds and generation-0 models) vs baseline "
           "and selfconsume, same rule; " + _SETTING + "; read from figures/motion_loop_strength.json",
           selfcorrect_strength0),
     Check("motion-ideal-holds",
