@@ -59,6 +59,69 @@ def correct_stratified(key, x, m, gamma, family, theta_star):
     return jnp.where(pick[:, None], y, x)
 
 
+#: correctors with an exact sufficient-statistic form (``sampling="stats"`` in the loop engine)
+STATS_CORRECTORS = ("ideal", "stratified")
+
+
+def count_table(name, m, gamma, width_sd: float = 13.0):
+    """Host-side (float64) inverse-CDF tables of k_model ~ Binomial(m_c, 1/(1+gamma_c)) for every config c.
+
+    Returns (lo, cdf): lo (C,) int32 and cdf (C, K) float with cdf[c, i] = P(k_model <= lo_c + i),
+    over the window mean +- ``width_sd`` standard deviations clipped to [0, m_c] (the mass outside,
+    < 1e-30, is below floating-point resolution), padded with 1. ``stratified`` (and gamma = 0)
+    has a deterministic count: K = 1, cdf = 1. One uniform and a binary search then give an exact
+    (to float resolution) binomial draw per generation, instead of ``jax.random.binomial``'s
+    rejection loop: m and gamma are fixed per config, so the table is computed once.
+    """
+    from scipy import stats
+
+    m = np.asarray(m, np.int64).reshape(-1)
+    gamma = np.broadcast_to(np.asarray(gamma, np.float64), m.shape)
+    q = 1.0 / (1.0 + gamma)
+    if name == "stratified":
+        k_star = np.round(gamma / (1.0 + gamma) * m).astype(np.int64)
+        return (m - k_star).astype(np.int32), np.ones((m.size, 1))
+    sd = np.sqrt(m * q * (1.0 - q))
+    lo = np.clip(np.floor(m * q - width_sd * sd), 0, m).astype(np.int64)
+    hi = np.clip(np.ceil(m * q + width_sd * sd), 0, m).astype(np.int64)
+    lo = np.where(gamma == 0, m, lo)
+    hi = np.where(gamma == 0, m, hi)
+    K = int((hi - lo).max()) + 1
+    ks = lo[:, None] + np.arange(K)[None, :]
+    cdf = stats.binom.cdf(np.minimum(ks, m[:, None]), m[:, None], q[:, None])
+    cdf = np.where(ks >= hi[:, None], 1.0, cdf)
+    return lo.astype(np.int32), cdf
+
+
+def draw_count(key, lo, cdf):
+    """k = lo + #{i : cdf[i] < u}, u ~ U(0, 1): inversion of a :func:`count_table` row (exact to float resolution)."""
+    u = jax.random.uniform(key, (), cdf.dtype)
+    return (lo + jnp.searchsorted(cdf, u, side="right", method="compare_all" if cdf.shape[-1] <= 64 else "scan")
+            ).astype(jnp.int32)
+
+
+def corrected_stats(key, m, k_model, family, params, theta_star):
+    """Pooled statistics (W = m, mean, scatter) of m corrected synthetic points, drawn exactly in distribution.
+
+    pi_gamma p_theta on m samples is k_model points from p_theta and m - k_model from p_theta*, with
+    k_model ~ Binomial(m, 1/(1+gamma)) for ``ideal`` (each point independently replaced with
+    probability gamma/(1+gamma)) and m - round(gamma m/(1+gamma)) for ``stratified``
+    (:func:`count_table`, :func:`draw_count`); each group is summarised by ``family.sample_stats``
+    (mean ~ N(mu, Sigma/k), scatter ~ Wishart(k - 1, Sigma), both groups from one key) and the two
+    are pooled with the between-group term (:func:`scsc_theory.families.gaussian.merge_moments`).
+    Equal in distribution to :func:`correct` on ``family.sample`` points, then summarised; not draw for draw.
+    """
+    import jax.tree_util as jtu
+
+    from .families.gaussian import merge_moments
+
+    k_star = m - k_model
+    both = jtu.tree_map(lambda a, b: jnp.stack([a, b.astype(a.dtype)]), params, theta_star)
+    mean, scat = family.sample_stats(key, both, jnp.stack([k_model, k_star]))
+    dt = mean.dtype
+    return merge_moments((k_model.astype(dt), mean[0], scat[0]), (k_star.astype(dt), mean[1], scat[1]))
+
+
 def correct_histogram(key, x, m, gamma, family, theta_star, *, bins: int = 10, half_width: float = 4.0,
                       oversample: int = 32):
     """The original code's practical corrector (2-D): rejection sampling from (h + gamma p*)/(1+gamma).

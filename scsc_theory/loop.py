@@ -14,6 +14,17 @@ m = floor(lambda n) synthetic points from p_theta_t, corrects them (see
 :mod:`scsc_theory.correction`) and refits with the weighted local argmax.
 ``sampling="population"``: the exact infinite-sample map (families with a closed form); theta_0
 is still the fit on the seed's n real points, so seeds give different starting points.
+``sampling="stats"`` (Gaussian family, ``mode="fixed"``, corrector ideal | stratified, also with
+``fully_synthetic``): the weighted MLE depends on the synthetic points only through their count,
+mean and scatter, so these are drawn exactly in distribution without drawing the points (issue 14):
+k_model ~ Binomial(m, 1/(1+gamma)) points from p_theta (ideal; stratified: m - round(gamma m/(1+gamma))),
+the rest from p_theta*; per group mean ~ N(mu, Sigma/k), scatter ~ Wishart(k - 1, Sigma) by Bartlett,
+pooled with the between-group term (:func:`scsc_theory.correction.corrected_stats`; the count by
+inversion of a per-config table, :func:`scsc_theory.correction.count_table`). The real
+data are the same n points as in ``"finite"`` (same seed, same theta_0), summarised once. A
+generation costs O(d^3) and O(d^2) random numbers for any n and lambda. ``"finite"`` stays the
+reference: the two agree in distribution (the law of theta_t given theta_0), not draw for draw
+(``tests/test_stats_sampling.py``).
 
 ``mode="fixed"`` (the theory): fresh synthetic points each generation, weights 1/n per real
 point and lambda/m per synthetic point, exactly the objective of Definition 4.2.
@@ -25,8 +36,10 @@ like lambda (i+2)/2. The population analogue uses weights lambda (j+1)/(i+1) on 
 Static shapes: a grid with several lambdas allocates M_max = max_config floor(lambda n) synthetic
 slots and masks the unused ones, so one compiled function serves the whole grid.
 
-Randomness: config key = PRNGKey(seed); real data from fold_in(key, 0); generation t uses
-fold_in(fold_in(key, 1), t). The same seed therefore gives the same real data for every
+Randomness: config key = PRNGKey(seed) of the PRNG implementation ``prng`` (default threefry2x32,
+JAX's reproducible default; ``philox4x32``, ``rbg``, ``unsafe_rbg`` are explicit
+options passed through :class:`LoopSpec`, never a global switch, and recorded in the result);
+real data from fold_in(key, 0); generation t uses fold_in(fold_in(key, 1), t). The same seed therefore gives the same real data for every
 (lambda, gamma) (common random numbers) and the same numbers however the run is chunked.
 
 Divergence is a result: a config whose parameters become non-finite is flagged in
@@ -51,7 +64,13 @@ from ._validate import (
 )
 
 MODES = ("fixed", "accumulate")
-SAMPLINGS = ("finite", "population")
+SAMPLINGS = ("finite", "population", "stats")
+#: PRNG implementations of ``jax.random`` selectable per run (same seed semantics; default first)
+#: (threefry4x32 is left out: with jax 0.10.2 on CPU a 2-config, 3-generation chunk keyed with it did
+#: not finish within 10 minutes, while philox4x32, the other 4-word counter PRNG, drew normals at
+#: ~130 M/s here against ~28 M/s for threefry2x32.)
+PRNGS = ("threefry2x32", "philox4x32", "rbg", "unsafe_rbg")
+DEFAULT_PRNG = "threefry2x32"
 #: Refuse grids whose per-generation buffers would exceed this many bytes (before compiling).
 MAX_BUFFER_BYTES = 6 * 2**30
 
@@ -60,6 +79,14 @@ def synthetic_count(lam, n: int) -> np.ndarray:
     """m = floor(lambda * n), computed in float64 with a 1e-9 guard against round-off (0.29*100 = 29)."""
     lam = np.asarray(lam, dtype=np.float64)
     return np.floor(lam * n + 1e-9).astype(np.int32)
+
+
+def root_key(seed, prng: str = DEFAULT_PRNG):
+    """The config's root key for ``seed``: the raw ``PRNGKey(seed)`` for the default threefry2x32
+    (bit-identical to earlier versions), else a typed key of the named implementation."""
+    if prng == DEFAULT_PRNG:
+        return jax.random.PRNGKey(seed)
+    return jax.random.key(seed, impl=prng)
 
 
 def accumulate_counts(i, m, generations: int):
@@ -82,6 +109,7 @@ class LoopSpec:
     sampling: str = "finite"
     corrector: str = "ideal"
     fully_synthetic: bool = False
+    prng: str = DEFAULT_PRNG
 
 
 @dataclasses.dataclass
@@ -134,11 +162,15 @@ def _make_fns(family, data_law, spec: LoopSpec):
     theta_star = family.theta_star(data_law)
 
     def init(lam, gamma, seed, theta0, use_theta0):
-        key = jax.random.PRNGKey(seed)
+        key = root_key(seed, spec.prng)
         x_real = data_law.sample(jax.random.fold_in(key, 0), n)
         w_real = jnp.full((n,), 1.0 / n, x_real.dtype)
         fitted = family.params(family.fit(family.init_state(theta_star), x_real, w_real, jax.random.fold_in(key, 2)))
         params0 = jax.tree_util.tree_map(lambda a, b: jnp.where(use_theta0, a, b), theta0, fitted)
+        if spec.sampling == "stats":
+            # the real data enter every refit only through (n, mean, scatter): summarise them once
+            r_mean, r_cov = weighted_moments_of(family, x_real, w_real)
+            return {"fit": family.init_state(params0), "real_mean": r_mean, "real_scatter": n * r_cov}
         state = {"fit": family.init_state(params0), "x_real": x_real}
         if spec.mode == "accumulate":
             if spec.sampling == "finite" and _has_stats(family):
@@ -162,7 +194,7 @@ def _make_fns(family, data_law, spec: LoopSpec):
 
     def step(state, t, lam, gamma, seed, m):
         """One generation t -> t+1 for one config. ``t`` is shared by all configs (unbatched)."""
-        key_gen = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+        key_gen = jax.random.fold_in(root_key(seed, spec.prng), 1)
         k_sample, k_corr, k_fit, k_met = _step_keys(key_gen, t)
         params = family.params(state["fit"])
         new = dict(state)
@@ -178,6 +210,17 @@ def _make_fns(family, data_law, spec: LoopSpec):
                 thetas = hist
             new_params = family.population_update(data_law, theta_star, thetas, weights, gamma)
             new["fit"] = family.init_state(new_params)
+            return new, k_met
+        if spec.sampling == "stats":
+            # exact-in-distribution sufficient statistics of the m corrected points (fixed mode)
+            dt = state["real_mean"].dtype
+            real_w = 0.0 if spec.fully_synthetic else 1.0
+            k_model = _corr.draw_count(k_corr, state["count_lo"], state["count_cdf"])
+            w_m, mean_s, scat_s = _corr.corrected_stats(k_sample, m, k_model, family, params, theta_star)
+            per_point = jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0).astype(dt)
+            syn = (per_point * w_m, mean_s, per_point * scat_s)  # each synthetic point has weight lam/m
+            real = (jnp.asarray(real_w, dt), state["real_mean"], (real_w / n) * state["real_scatter"])
+            new["fit"] = family.fit_from_moments(state["fit"], _merge_moments(real, syn))
             return new, k_met
         x_syn = family.sample(k_sample, params, M)
         x_syn = _corr.correct(spec.corrector, k_corr, x_syn, m, gamma, family, theta_star)
@@ -214,10 +257,27 @@ def _make_fns(family, data_law, spec: LoopSpec):
         return new, k_met
 
     def record0(state, seed):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+        key = jax.random.fold_in(root_key(seed, spec.prng), 3)
         return record(state, key)
 
     return init, step, record, record0
+
+
+def weighted_moments_of(family, x, w):
+    """Weighted (mean, biased covariance) of points, for the ``stats`` path's one-off real-data summary."""
+    from .families.gaussian import weighted_moments
+
+    return weighted_moments(x, w)
+
+
+def _merge_moments(a, b):
+    from .families.gaussian import merge_moments
+
+    return merge_moments(a, b)
+
+
+def _has_sample_stats(family) -> bool:
+    return all(callable(getattr(family, f, None)) for f in ("sample_stats", "fit_from_moments"))
 
 
 def _broadcast_configs(lam, gamma, seed):
@@ -259,6 +319,14 @@ def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mo
             raise SCSCInputError(f"sampling='population' needs an exact population map; family {family.name!r} has none")
         if corrector not in ("ideal", "stratified"):
             raise SCSCInputError("sampling='population' is the exact pi_gamma map: corrector must be 'ideal'")
+    if sampling == "stats":
+        if not _has_sample_stats(family):
+            raise SCSCInputError(f"sampling='stats' needs exact sufficient-statistic draws; family {family.name!r} has none "
+                                 "(use sampling='finite')")
+        if mode != "fixed":
+            raise SCSCInputError(f"sampling='stats' is defined for mode='fixed' only (got mode={mode!r})")
+        if corrector not in _corr.STATS_CORRECTORS:
+            raise SCSCInputError(f"sampling='stats' needs corrector in {{{', '.join(_corr.STATS_CORRECTORS)}}} (got {corrector!r})")
     if corrector == "histogram" and data_law.dim != 2:
         raise SCSCInputError(f"corrector 'histogram' needs dim=2 (got dim={data_law.dim})")
     return lam, gamma, seed, n, generations
@@ -281,6 +349,7 @@ def run_loop(
     chunk: Optional[int] = None,
     progress: bool = False,
     record_thetas: bool = True,
+    prng: str = DEFAULT_PRNG,
 ) -> LoopResult:
     """Run the SCSC loop for every config (lam[c], gamma[c], seed[c]) at once.
 
@@ -289,15 +358,18 @@ def run_loop(
     as the starting point: a parameter pytree, unbatched or with a leading config axis.
     ``fully_synthetic=True`` drops the real data from the refit (weight 0), the collapse setting.
     ``chunk`` splits the generations into equal jitted pieces (for a progress bar); results do
-    not depend on it. Returns a :class:`LoopResult`.
+    not depend on it. ``prng`` names the ``jax.random`` implementation (one of :data:`PRNGS`; the
+    default threefry2x32 reproduces earlier versions; recorded as ``result.spec.prng``).
+    Returns a :class:`LoopResult`.
     """
+    check_choice("prng", prng, PRNGS)
     lam, gamma, seed, n, generations = validate_loop_args(
         family, data_law, lam=lam, gamma=gamma, seed=seed, n=n, generations=generations,
         mode=mode, sampling=sampling, corrector=corrector,
     )
     m = synthetic_count(lam, n)
     if fully_synthetic and sampling == "population":
-        raise SCSCInputError("fully_synthetic=True is defined for sampling='finite' only")
+        raise SCSCInputError("fully_synthetic=True is defined for sampling='finite' or 'stats' only")
     if fully_synthetic and np.any(m < 2):
         raise SCSCInputError(f"fully_synthetic needs floor(lam*n) >= 2 synthetic points (got lam={lam.min()}, n={n})")
     m_max = int(m.max()) if sampling == "finite" else 0
@@ -312,7 +384,7 @@ def run_loop(
                 "use fewer configs, generations or a smaller lam*n"
             )
     spec = LoopSpec(n=n, generations=generations, m_max=m_max, mode=mode, sampling=sampling,
-                    corrector=corrector, fully_synthetic=bool(fully_synthetic))
+                    corrector=corrector, fully_synthetic=bool(fully_synthetic), prng=prng)
 
     if theta0 is None:
         use_theta0 = np.zeros(C, bool)
@@ -338,6 +410,9 @@ def run_loop(
     lam_j, gamma_j = jnp.asarray(lam, dt), jnp.asarray(gamma, dt)
     seed_j, m_j = jnp.asarray(seed, jnp.uint32), jnp.asarray(m, jnp.int32)
     state, rec0 = runner["init"](lam_j, gamma_j, seed_j, theta0_b, jnp.asarray(use_theta0))
+    if sampling == "stats":  # inverse-CDF tables of the number of model points (m, gamma fixed per config)
+        lo, cdf = _corr.count_table(corrector, m, gamma)
+        state = dict(state, count_lo=jnp.asarray(lo), count_cdf=jnp.asarray(cdf, dt))
     records = [jax.tree_util.tree_map(lambda a: a[:, None], rec0)]
     it = range(n_chunks)
     if progress:
@@ -390,7 +465,7 @@ def _compiled_runner(family, data_law, spec, length):
         def body(carry, _):
             t, st = carry
             if padded:
-                keys = jax.vmap(lambda s: _step_keys(jax.random.fold_in(jax.random.PRNGKey(s), 1), t)[3])(seed)
+                keys = jax.vmap(lambda s: _step_keys(jax.random.fold_in(root_key(s, spec.prng), 1), t)[3])(seed)
                 nxt, k_met = jax.lax.cond(t < T, advance, lambda s, _t: (s, keys), st, t)
             else:
                 nxt, k_met = advance(st, t)

@@ -73,6 +73,7 @@ def run_toy(
     sampling: str = "finite",
     data: str = "normal",
     progress: bool = False,
+    prng: str = "threefry2x32",
 ) -> ToyRun:
     """Run the toy sweep (all gammas x seeds in one jitted call) and summarise final W2 per gamma."""
     from .data import make_data_law
@@ -92,7 +93,7 @@ def run_toy(
     chunk = max(1, generations // 20) if progress else None
     res = run_loop(
         Gaussian(dim), law, lam=L, gamma=G, seed=S, n=n, generations=generations, mode=mode,
-        sampling=sampling, corrector=corrector, chunk=chunk, progress=progress,
+        sampling=sampling, corrector=corrector, chunk=chunk, progress=progress, prng=prng,
     )
     elapsed = time.perf_counter() - t0
     shape = (len(gammas), seeds, generations + 1)
@@ -110,6 +111,7 @@ def run_toy(
         "mode": mode,
         "sampling": sampling,
         "corrector": corrector,
+        "prng": prng,
         "data": data,
         "family": "gaussian",
         "lam": lam,

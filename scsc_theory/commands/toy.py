@@ -13,7 +13,10 @@ def register(sub) -> None:
         description="Run all gammas x seeds as one jit-compiled sweep and write summary.json, curves.npz and a figure.",
     )
     p.add_argument("--mode", default="accumulate", help="accumulate (original script) | fixed (Theorem 4.3 setting)")
-    p.add_argument("--sampling", default="finite", help="finite | population (exact infinite-sample map)")
+    p.add_argument("--sampling", default="finite", help="finite | population (exact infinite-sample map) | stats "
+                   "(exact sufficient-statistic draws: fixed mode, ideal/stratified corrector)")
+    p.add_argument("--prng", default="threefry2x32",
+                   help="jax.random implementation: threefry2x32 (default, reproducible) | philox4x32 (faster on CPU) | rbg | unsafe_rbg")
     p.add_argument("--seeds", type=int, default=32, help="number of seeds (default 32)")
     p.add_argument("--generations", type=int, default=500, help="generations (default 500)")
     p.add_argument("--lam", type=float, default=0.5, help="augmentation percentage lambda >= 0 (default 0.5)")
@@ -34,11 +37,17 @@ def _validate(args):
                              check_output_file, parse_float_list)
     from ..correction import CORRECTORS
     from ..data import DATA_LAWS
-    from ..loop import MODES, SAMPLINGS
+    from ..loop import MODES, PRNGS, SAMPLINGS
     from ..toy import check_toy_size
 
     check_choice("mode", args.mode, MODES)
     check_choice("sampling", args.sampling, SAMPLINGS)
+    check_choice("prng", args.prng, PRNGS)
+    if args.sampling == "stats" and (args.mode != "fixed" or args.corrector not in ("ideal", "stratified")):
+        from .._validate import SCSCInputError
+
+        raise SCSCInputError(f"--sampling stats needs --mode fixed and --corrector ideal|stratified "
+                             f"(got --mode {args.mode}, --corrector {args.corrector})")
     check_choice("corrector", args.corrector, CORRECTORS)
     check_choice("data", args.data, DATA_LAWS)
     check_int("seeds", args.seeds, 1)
@@ -70,14 +79,14 @@ def run(args) -> int:
     run_ = run_toy(
         mode=args.mode, lam=args.lam, gammas=gammas, n=args.n, dim=args.dim, generations=args.generations,
         seeds=args.seeds, corrector=args.corrector, sampling=args.sampling, data=args.data,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), prng=args.prng,
     )
     files = write_toy(run_, out, fig)
     s = run_.summary
     if args.json:
         print(json.dumps(s, indent=2))
     else:
-        print(f"toy ({s['mode']}, {s['sampling']}, corrector={s['corrector']}): {s['seeds']} seeds x "
+        print(f"toy ({s['mode']}, {s['sampling']}, corrector={s['corrector']}, prng={s['prng']}): {s['seeds']} seeds x "
               f"{len(s['gamma'])} gammas x {s['generations']} generations in {s['elapsed_s']:.1f} s")
         print(f"{'gamma':>8} {'final W2 mean':>14} {'std':>8} {'diverged':>8}")
         for g, m, sd, d in zip(s["gamma"], s["final_w2_mean"], s["final_w2_std"], s["diverged"]):
