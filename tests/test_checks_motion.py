@@ -86,3 +86,29 @@ def test_verdicts_and_stale_marking_from_a_results_file(tmp_path: Path):
     assert status == "STALE" and "verdict as measured: PASS" in text and "0" * 16 in text
     none = write("d.json", _table(0.99, 0.5, 0.99), None)
     assert M.collapse_from(none)[1] == "STALE"
+
+
+def _operator_doc(**over):
+    """A synthetic operator.json that meets every projection bound, with overrides."""
+    ok = {"mpjpe_cm": 0.0, "joint_rms_rad": 0.0, "lag_frames": 0.0, "root_height_change_mm": 0.0,
+          "torso_tilt_change_deg": 0.0, "falls": 0, "fid": 0.05}
+    gen0 = dict(ok, fid=0.5, input_fid=0.6, max_abs_z=9.0, input_max_abs_z=10.0, simulated_fraction=0.9)
+    rows = {"true x1": dict(ok), "true x3": dict(ok), "true x10": dict(ok), "gen0 x1": gen0}
+    for key, (row, field, value) in over.items():
+        rows[row] = dict(rows[row], **{field: value})
+    rep = {"foot_under_ground": {"metric": "ground_penetration", "ratio": 0.1},
+           "float_10cm": {"metric": "floating", "ratio": 0.1}}
+    return {"rows": rows, "repair": rep, "fid_floor_true_vs_true": 0.05}
+
+
+def test_projection_check_passes_only_when_every_bound_holds():
+    assert M._projection_raw(_operator_doc())[1] == "PASS"
+    for name, change in {"mpjpe": ("true x1", "mpjpe_cm", 1.5), "lag": ("true x1", "lag_frames", -0.2),
+                         "root": ("true x1", "root_height_change_mm", -2.0), "falls": ("true x10", "falls", 1),
+                         "fid3": ("true x3", "fid", 0.2), "gen0 fid": ("gen0 x1", "fid", 0.7),
+                         "gen0 z": ("gen0 x1", "max_abs_z", 11.0)}.items():
+        text, status = M._projection_raw(_operator_doc(x=change))
+        assert status == "FAIL" and "unmet" in text, name
+    doc = _operator_doc()
+    doc["repair"]["float_10cm"]["ratio"] = 0.3          # above 0.2 for the float, though below 0.4
+    assert M._projection_raw(doc)[1] == "FAIL"
