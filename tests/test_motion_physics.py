@@ -183,3 +183,20 @@ def test_backends_agree():
     tol = physics.BACKEND_TOLERANCE
     assert np.abs(a.qpos[..., 7:] - b.qpos[..., 7:]).max() < tol["joint_rad"]
     assert np.linalg.norm(a.qpos[..., :3] - b.qpos[..., :3], axis=-1).max() < tol["root_m"]
+
+
+def test_learning_control_reduces_joint_error_on_true_clips(clean):
+    """Forced through the projection, true clips are followed much more closely after 3 updates."""
+    q = clean[:4]
+    j0 = physics.tracking_errors(physics.project(q, iterations=0)[0], q)[1]
+    j3 = physics.tracking_errors(physics.project(q, iterations=3)[0], q)[1]
+    assert j3.mean() < 0.8 * j0.mean(), (j0.mean(), j3.mean())
+
+
+def test_lower_strength_tolerates_mild_violations(clean):
+    """A clip missing a threshold by less than 1/s is left alone at strength s, corrected at strength 1."""
+    q = clean[:1].copy()
+    q[..., 2] -= physics.lowest_point(q) + 0.008     # 8 mm deep every frame: penetration 3 mm, 1.5x its threshold
+    score1 = metrics.validity_score(q)
+    assert score1[0] > 0 and metrics.validity_score(q, scale=1 / 0.3)[0] == 0
+    assert physics.needs_correction(q, strength=1.0)[0] and not physics.needs_correction(q, strength=0.3)[0]
