@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -87,9 +86,12 @@ def main(argv=None) -> int:
     if not passes or passes[0] < 1 or args.n < 9 or not 0 <= args.strength <= 1:
         print("error: --passes must be >= 1, --n >= 9 and --strength in [0, 1]", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"error: --out {out} exists and is not a folder", file=sys.stderr)
+    from scsc_theory._validate import SCSCInputError, check_output_dir
+
+    try:
+        out = check_output_dir("--out", args.out)
+    except SCSCInputError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
 
     import jax

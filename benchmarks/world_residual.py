@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +26,12 @@ def main(argv=None) -> int:
     if args.per_class < 1 or args.seed < 0:
         print("error: --per-class must be >= 1 and --seed >= 0", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"error: --out {out} exists and is not a folder", file=sys.stderr)
+    from scsc_theory._validate import SCSCInputError, check_output_dir
+
+    try:
+        out = check_output_dir("--out", args.out)
+    except SCSCInputError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
 
     import mujoco
