@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     results = {"settings": vars(args), "fid_floor_true_vs_true": fid_floor, "device": str(jax.devices()[0]),
                "rows": {}, "provenance": provenance(["motion"])}
     t0 = time.perf_counter()
-    forced, _, _, _ = physics.project(true)
+    forced = physics.project(true).qpos
     results["rows"]["true-forced x1"] = measure(physics, metrics, ctx, true, forced, time.perf_counter() - t0,
                                                 np.ones(len(true), bool))
     print("true-forced x1", results["rows"]["true-forced x1"], flush=True)
@@ -142,12 +142,9 @@ def main(argv=None) -> int:
                 results["rows"][f"{name} x{k}"] = row
                 print(f"{name} x{k}", row, flush=True)
     # corruption-by-corruption repair ratios (one pass)
-    BROKEN = {"foot_under_ground": "ground_penetration", "forearm_through_torso": "self_penetration",
-              "joint_beyond_limit": "joint_limit", "teleport_root": "foot_skating", "joint_noise": "foot_skating",
-              "float_10cm": "floating"}
     repair = {}
     for kind, qb in zip(list(data.CORRUPTIONS) + ["float_10cm"], broken + [lifted]):
-        m = BROKEN[kind]
+        m = data.CORRUPTION_METRIC[kind]
         before = float(metrics.physics_violations(qb)[m].mean())
         after = float(metrics.physics_violations(physics.correct(qb, strength=args.strength).qpos)[m].mean())
         repair[kind] = {"metric": m, "broken": before, "corrected": after, "ratio": after / max(before, 1e-12)}

@@ -7,9 +7,7 @@ pytest.importorskip("mujoco")
 from scsc_theory._validate import SCSCInputError  # noqa: E402
 from scsc_theory.motion import data, metrics, physics  # noqa: E402
 
-#: Which metric each corruption breaks.
-BROKEN = {"foot_under_ground": "ground_penetration", "forearm_through_torso": "self_penetration",
-          "joint_beyond_limit": "joint_limit", "teleport_root": "foot_skating", "joint_noise": "foot_skating"}
+BROKEN = data.CORRUPTION_METRIC
 
 
 
@@ -177,19 +175,23 @@ def test_backends_agree():
     ds = data.generate(9, seed=11, cache=False)
     q = np.concatenate([ds.qpos[:3, :8], data.corrupt(ds.qpos[3:6, :8], "joint_noise", 0),
                         data.corrupt(ds.qpos[6:9, :8], "foot_under_ground", 0)]).astype(np.float64)
-    a = physics.correct(q, backend="rollout")
-    b = physics.correct(q, backend="mjx")
-    assert not a.unstable.any() and not b.unstable.any()
+    # the simulator itself (one tracking rollout): the corrector's choice among its learning-control
+    # rollouts is a discrete argmin that can pick different rollouts for nearly equal errors
+    a, ua = physics.simulate_tracking(q, backend="rollout")
+    b, ub = physics.simulate_tracking(q, backend="mjx")
+    assert not ua.any() and not ub.any()
     tol = physics.BACKEND_TOLERANCE
-    assert np.abs(a.qpos[..., 7:] - b.qpos[..., 7:]).max() < tol["joint_rad"]
-    assert np.linalg.norm(a.qpos[..., :3] - b.qpos[..., :3], axis=-1).max() < tol["root_m"]
+    assert np.abs(a[..., 7:] - b[..., 7:]).max() < tol["joint_rad"]
+    assert np.linalg.norm(a[..., :3] - b[..., :3], axis=-1).max() < tol["root_m"]
+    # and the corrector keeps valid clips bit-identical on both backends
+    np.testing.assert_array_equal(physics.correct(q[:3], backend="mjx").qpos, q[:3])
 
 
 def test_learning_control_reduces_joint_error_on_true_clips(clean):
     """Forced through the projection, true clips are followed much more closely after 3 updates."""
     q = clean[:4]
-    j0 = physics.tracking_errors(physics.project(q, iterations=0)[0], q)[1]
-    j3 = physics.tracking_errors(physics.project(q, iterations=3)[0], q)[1]
+    j0 = physics.tracking_errors(physics.project(q, iterations=0).qpos, q)[1]
+    j3 = physics.tracking_errors(physics.project(q, iterations=3).qpos, q)[1]
     assert j3.mean() < 0.8 * j0.mean(), (j0.mean(), j3.mean())
 
 

@@ -249,7 +249,7 @@ def _yaw_quat(yaw):
 def targets(labels, params: list, T: int, fps: float) -> np.ndarray:
     """Grounded kinematic targets (n, T, 28): root height put so the lowest body point touches
     the floor (plus the ballistic lift of jumps)."""
-    from .physics import lowest_point
+    from .kinematics import lowest_point
 
     n = len(labels)
     q = np.zeros((n, T, humanoid.NQ))
@@ -471,7 +471,7 @@ def qpos_to_features(qpos, contacts=None, fps: float = 20.0) -> np.ndarray:
     in contact when its lowest point is below 0.05 m).
     """
     from .metrics import foot_contacts
-    from .physics import check_qpos
+    from .kinematics import check_qpos
 
     q = check_qpos(qpos, "qpos")
     if contacts is None:
@@ -556,10 +556,10 @@ class MotionDataset:
 
 
 def _source_hash() -> str:
-    from . import physics
+    from . import kinematics, metrics, physics
 
     h = hashlib.sha256()
-    for mod in (humanoid, physics):
+    for mod in (humanoid, kinematics, metrics, physics):
         h.update(inspect.getsource(mod).encode())
     h.update(Path(__file__).read_bytes())
     h.update(humanoid.mjcf_text().encode())
@@ -617,6 +617,11 @@ def generate(n: int, seed: int = 0, *, split: str = "train", T: int = 60, fps: f
 # ----------------------------------------------------------------------------------------------
 
 CORRUPTIONS = ("foot_under_ground", "forearm_through_torso", "joint_beyond_limit", "teleport_root", "joint_noise")
+#: The physics metric (:func:`.metrics.physics_violations`) each corruption breaks; "float_10cm"
+#: (every frame lifted 0.10 m) is the floating test of the corrector.
+CORRUPTION_METRIC = {"foot_under_ground": "ground_penetration", "forearm_through_torso": "self_penetration",
+                     "joint_beyond_limit": "joint_limit", "teleport_root": "foot_skating",
+                     "joint_noise": "foot_skating", "float_10cm": "floating"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -634,7 +639,8 @@ def _forearm_pose_search():
     into the torso / waist / pelvis (grid search on the standing pose; deterministic)."""
     import itertools
 
-    from .metrics import _kinematics, self_overlap
+    from .kinematics import forward_kinematics
+    from .metrics import self_overlap
 
     inf = humanoid.info()
     names = inf.geom_names
@@ -646,7 +652,7 @@ def _forearm_pose_search():
     combos = np.array(list(itertools.product(*grids)))
     q = np.tile(humanoid.stand_qpos(), (len(combos), 1))
     q[:, 7 + 15:7 + 18] = combos
-    gp, ga, _, _ = _kinematics(q)
+    gp, ga, _, _ = forward_kinematics(q)
     ov = np.asarray(self_overlap(gp, ga, pairs=pairs))
     return combos[int(np.argmax(ov))]
 
@@ -661,7 +667,7 @@ def corrupt(qpos, kind: str, seed: int = 0) -> np.ndarray:
     ``joint_noise``            i.i.d. N(0, 0.1^2) rad noise on every hinge angle of every frame
     Deterministic in ``seed``.
     """
-    from .physics import check_qpos, lowest_point
+    from .kinematics import check_qpos, lowest_point
 
     q = check_qpos(qpos, "qpos").copy()
     kind = check_choice("kind", kind, CORRUPTIONS)

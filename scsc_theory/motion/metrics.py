@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import humanoid
+from . import humanoid, kinematics
+from .kinematics import body_positions, check_qpos, forward_kinematics, geom_poses, tracking_errors  # noqa: F401
 
 GRAVITY = 9.81
 
@@ -37,52 +38,6 @@ GRAVITY = 9.81
 #: self-penetration, m/s for skating, rad for joint limits.
 VALIDITY_THRESHOLDS = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
                        "joint_limit": 0.01, "foot_skating": 0.15}
-
-
-def _kinematics(qpos: np.ndarray):
-    """C forward kinematics for every frame: (geom_pos, geom_axis, body_pos, com) arrays.
-
-    qpos (..., 28) -> geom centres (..., G, 3) m, geom local z axes (..., G, 3), positions of the
-    humanoid's bodies (..., B, 3) m and whole-body centre of mass (..., 3) m.
-    """
-    import mujoco
-
-    m = humanoid._base_model()
-    inf = humanoid.info()
-    d = mujoco.MjData(m)
-    q = np.asarray(qpos, dtype=np.float64)
-    lead = q.shape[:-1]
-    flat = q.reshape(-1, humanoid.NQ).copy()
-    flat[:, 3:7] /= np.linalg.norm(flat[:, 3:7], axis=-1, keepdims=True)
-    N = flat.shape[0]
-    gids = inf.geom_ids
-    bodies = np.array([b for b in range(1, m.nbody) if not m.body_mocapid[b] >= 0])
-    mass = m.body_mass[bodies]
-    G, B = len(gids), len(bodies)
-    gpos = np.empty((N, G, 3))
-    gaxis = np.empty((N, G, 3))
-    bpos = np.empty((N, B, 3))
-    com = np.empty((N, 3))
-    for i in range(N):
-        d.qpos[:] = flat[i]
-        mujoco.mj_kinematics(m, d)
-        gpos[i] = d.geom_xpos[gids]
-        gaxis[i] = d.geom_xmat[gids].reshape(G, 3, 3)[:, :, 2]
-        bpos[i] = d.xpos[bodies]
-        com[i] = mass @ d.xipos[bodies] / mass.sum()
-    return (gpos.reshape(lead + (G, 3)), gaxis.reshape(lead + (G, 3)),
-            bpos.reshape(lead + (B, 3)), com.reshape(lead + (3,)))
-
-
-def geom_poses(qpos):
-    """Geom centres (..., G, 3) in m and geom axes (unit local z, (..., G, 3)) for qpos (..., 28)."""
-    gpos, gaxis, _, _ = _kinematics(qpos)
-    return gpos, gaxis
-
-
-def body_positions(qpos) -> np.ndarray:
-    """World positions (m) of the humanoid's 13 bodies for qpos (..., 28): (..., 13, 3)."""
-    return _kinematics(qpos)[2]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,27 +51,17 @@ def _geom_consts():
     return jnp.asarray(inf.geom_radius), jnp.asarray(inf.geom_halflen)
 
 
-def lowest_geom_z(gpos, gaxis, radius=None, halflen=None):
-    """Height (m) of the lowest point of any body geom: (..., G, 3) x2 -> (...).
-
-    For a capsule of half length h and radius r along unit axis a centred at c the lowest point
-    is c_z - h |a_z| - r (a sphere has h = 0).
-    """
-    import jax.numpy as jnp
-
-    if radius is None:
-        radius, halflen = _geom_consts()
-    low = gpos[..., 2] - halflen * jnp.abs(gaxis[..., 2]) - radius
-    return low.min(axis=-1)
-
-
 def geom_lowest_z(gpos, gaxis, radius=None, halflen=None):
-    """Per-geom lowest point height (m): (..., G)."""
-    import jax.numpy as jnp
-
+    """Per-geom lowest point height (m): (..., G); the humanoid's geoms by default
+    (:func:`.kinematics.geom_lowest_z`)."""
     if radius is None:
         radius, halflen = _geom_consts()
-    return gpos[..., 2] - halflen * jnp.abs(gaxis[..., 2]) - radius
+    return kinematics.geom_lowest_z(gpos, gaxis, radius, halflen)
+
+
+def lowest_geom_z(gpos, gaxis, radius=None, halflen=None):
+    """Height (m) of the lowest point of any body geom: (..., G, 3) x2 -> (...)."""
+    return geom_lowest_z(gpos, gaxis, radius, halflen).min(axis=-1)
 
 
 def segment_distance(p1, q1, p2, q2, eps: float = 1e-9):
@@ -272,7 +217,6 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
     import jax.numpy as jnp
 
     from .._validate import SCSCInputError, check_nonneg, check_positive
-    from .physics import check_qpos, tracking_errors
 
     q = check_qpos(qpos, "qpos")
     fps = check_positive("fps", fps)
@@ -285,7 +229,7 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
             raise SCSCInputError(f"reference must have the shape of qpos {q.shape} (got {reference.shape})")
     parts = []
     for s in range(0, q.shape[0], chunk):   # bounded memory for large datasets
-        gpos, gaxis, _, com = _kinematics(q[s:s + chunk])
+        gpos, gaxis, _, com = forward_kinematics(q[s:s + chunk])
         parts.append(_violations_jit()(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
                                        jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[s:s + chunk, :, 7:], jnp.float32),
                                        fps, tol, contact_height, skate_speed, joint_tol, accel_tol))

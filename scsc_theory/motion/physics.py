@@ -23,13 +23,16 @@ contact-rich simulations diverge chaotically, as any two physics engines do.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .._validate import SCSCInputError, check_choice, check_finite_number, check_int, check_positive
 from . import humanoid
+from .kinematics import check_qpos, lowest_point, tracking_errors  # noqa: F401  (part of this module's API)
 
 #: Frame rate assumed when none is given (frames per second).
 DEFAULT_FPS = 20.0
@@ -39,42 +42,6 @@ BACKEND_TOLERANCE = {"joint_rad": 0.05, "root_m": 0.02}
 
 
 
-def check_qpos(qpos, name: str = "qpos") -> np.ndarray:
-    """Validate a batch of clips and return it as float64 (n, T, 28).
-
-    Raises :class:`SCSCInputError` naming the problem for: a non-array or non-float dtype, a shape
-    other than (n, T, 28), T < 2, n < 1, or NaN / infinite entries (with the first bad clip and frame).
-    """
-    if not hasattr(qpos, "shape") or not hasattr(qpos, "dtype"):
-        try:
-            qpos = np.asarray(qpos)
-        except Exception:  # pragma: no cover
-            raise SCSCInputError(f"{name} must be an array of shape (n, T, {humanoid.NQ})") from None
-    dt = np.dtype(qpos.dtype)
-    if not np.issubdtype(dt, np.floating):
-        raise SCSCInputError(f"{name} must have a floating dtype (float32 or float64), got {dt}")
-    shape = tuple(qpos.shape)
-    if len(shape) != 3:
-        raise SCSCInputError(
-            f"{name} must have shape (n_clips, T, {humanoid.NQ}) (got shape {shape}); "
-            f"add a leading axis for a single clip")
-    n, T, nq = shape
-    if nq != humanoid.NQ:
-        raise SCSCInputError(f"{name} last axis must be nq = {humanoid.NQ} for this humanoid (got {nq})")
-    if n < 1:
-        raise SCSCInputError(f"{name} must hold at least one clip (got n = {n})")
-    if T < 2:
-        raise SCSCInputError(f"{name} must have at least T = 2 frames (got T = {T})")
-    q = np.asarray(qpos, dtype=np.float64)
-    finite = np.isfinite(q).all(axis=-1)
-    if not finite.all():
-        i, t = np.argwhere(~finite)[0]
-        raise SCSCInputError(f"{name} has NaN or infinite values (first at clip {i}, frame {t})")
-    quat_norm = np.linalg.norm(q[..., 3:7], axis=-1)
-    if (quat_norm < 1e-6).any():
-        i, t = np.argwhere(quat_norm < 1e-6)[0]
-        raise SCSCInputError(f"{name} has a zero root quaternion qpos[..., 3:7] (clip {i}, frame {t})")
-    return q
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,17 +111,6 @@ class _Plan:
     mocap_pos: np.ndarray   # (n, K, 3)
     mocap_quat: np.ndarray  # (n, K, 4)
     sub: int
-
-
-def lowest_point(qpos: np.ndarray) -> np.ndarray:
-    """Height (m) of the lowest point of any body geom, for each pose in ``qpos`` (..., 28)."""
-    from .metrics import geom_poses
-
-    inf = humanoid.info()
-    flat = np.asarray(qpos, dtype=np.float64).reshape(-1, humanoid.NQ)
-    pos, axis = geom_poses(flat)
-    low = pos[..., 2] - inf.geom_halflen * np.abs(axis[..., 2]) - inf.geom_radius   # as metrics.lowest_geom_z
-    return low.min(axis=-1).reshape(np.shape(qpos)[:-1])
 
 
 def plan_controls(ref: np.ndarray, fps: float, start: np.ndarray | None = None) -> _Plan:
@@ -266,16 +222,15 @@ def _run_rollout(model, plan: _Plan, T: int, n_threads: int | None, chunk: int =
     return out, unstable
 
 
-_MJX_CACHE: dict = {}
-
-
-def _mjx_simulator(model, T: int, sub: int):
-    """jit(vmap(scan)) simulator for one model; cached per (strength model id, T, sub)."""
+@functools.lru_cache(maxsize=4)
+def _mjx_simulator(T: int, sub: int):
+    """jit(vmap(scan)) simulator of the world's model for clips of T frames and ``sub`` steps per
+    frame (bounded cache: one compiled simulator per clip length)."""
     import jax
     import jax.numpy as jnp
     from mujoco import mjx
 
-    mx = mjx.put_model(model)
+    mx = mjx.put_model(humanoid.load_model())
 
     def one(q0, v0, ctrl, mpos, mquat):
         d = mjx.make_data(mx)
@@ -299,13 +254,10 @@ def _mjx_simulator(model, T: int, sub: int):
     return jax.jit(jax.vmap(one))
 
 
-def _run_mjx(model, plan: _Plan, T: int, strength_key) -> np.ndarray:
+def _run_mjx(plan: _Plan, T: int) -> tuple[np.ndarray, np.ndarray]:
     import jax.numpy as jnp
 
-    key = (strength_key, T, plan.sub)
-    if key not in _MJX_CACHE:
-        _MJX_CACHE[key] = _mjx_simulator(model, T, plan.sub)
-    f = _MJX_CACHE[key]
+    f = _mjx_simulator(T, plan.sub)
     out = f(jnp.asarray(plan.init_qpos, jnp.float32), jnp.asarray(plan.init_qvel, jnp.float32),
             jnp.asarray(plan.ctrl, jnp.float32), jnp.asarray(plan.mocap_pos, jnp.float32),
             jnp.asarray(plan.mocap_quat, jnp.float32))
@@ -404,17 +356,6 @@ class Correction:
     unstable: np.ndarray
 
 
-def tracking_errors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(MPJPE in m, joint RMS in rad, mean root distance in m) between clip batches a and b (n, T, 28)."""
-    from .metrics import body_positions
-
-    pa, pb = body_positions(a), body_positions(b)
-    mpjpe = np.linalg.norm(pa - pb, axis=-1).mean(axis=(1, 2))
-    jerr = np.sqrt(((a[..., 7:] - b[..., 7:]) ** 2).mean(axis=(1, 2)))
-    rerr = np.linalg.norm(a[..., :3] - b[..., :3], axis=-1).mean(axis=1)
-    return mpjpe, jerr, rerr
-
-
 def _check_backend(backend, n_threads):
     backend = default_backend() if backend is None else check_choice("backend", backend, ("rollout", "mjx"))
     if n_threads is not None:
@@ -423,13 +364,12 @@ def _check_backend(backend, n_threads):
 
 
 def _simulate(ref, fps, backend, n_threads, start=None):
-    model = humanoid.load_model()
     plan = plan_controls(ref, fps, start)
     T = ref.shape[1]
     if backend == "rollout":
-        out, unstable = _run_rollout(model, plan, T, n_threads)
+        out, unstable = _run_rollout(humanoid.load_model(), plan, T, n_threads)
     else:
-        out, unstable = _run_mjx(model, plan, T, "nominal")
+        out, unstable = _run_mjx(plan, T)
     if unstable.any():
         out[unstable] = np.where(np.isfinite(out[unstable]), out[unstable], 0.0)
         out[unstable, :, 3] = np.where(np.linalg.norm(out[unstable, :, 3:7], axis=-1) > 0, out[unstable, :, 3], 1.0)
@@ -484,17 +424,31 @@ def _ilc_update(setpoint, ref, sim, fps):
     return sp
 
 
+class Projection(NamedTuple):
+    """Result of :func:`project`, per clip.
+
+    qpos:      (n, T, 28) the kept rollout; the input itself where every rollout fell or diverged.
+    iteration: (n,) int, the kept rollout (0 = plain tracking), -1 where every rollout fell or diverged.
+    fell_all:  (n,) bool, every rollout fell or diverged.
+    plain:     (n, T, 28) rollout 0 (plain tracking of the input), kept for the fall-back rule of
+               :func:`correct`; plain_unstable (n,) bool: rollout 0 diverged.
+    """
+
+    qpos: np.ndarray
+    iteration: np.ndarray
+    fell_all: np.ndarray
+    plain: np.ndarray
+    plain_unstable: np.ndarray
+
+
 def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_threads: int | None = None,
-            iterations: int = ILC_ITERATIONS):
+            iterations: int = ILC_ITERATIONS) -> Projection:
     """The realizable motion closest to each clip of ``ref`` (n, T, 28), by iterative learning control.
 
     Rollout 0 tracks ``ref`` itself; rollout k + 1 tracks set points moved by the filtered error of
     rollout k (:func:`_ilc_update`); every rollout starts from the input's first frame. Each
     rollout is a motion the humanoid realizes under the world's actuation; the one kept per clip
-    is the closest to the input (MPJPE) among those that did not fall or diverge.
-
-    Returns (qpos (n, T, 28), iteration (n,) int: the kept rollout, -1 where all fell or diverged,
-    fell_all (n,) bool, unstable (n,) bool of the kept rollout).
+    is the closest to the input (MPJPE) among those that neither fell nor diverged.
     """
     backend, n_threads = _check_backend(backend, n_threads)
     n = ref.shape[0]
@@ -504,12 +458,14 @@ def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_thre
     setpoint = ref.copy()
     for k in range(iterations + 1):
         sim, unstable = _simulate(setpoint, fps, backend, n_threads, start=ref)
+        if k == 0:
+            plain, plain_unstable = sim, unstable
         err = tracking_errors(sim, ref)[0]
         ok = ~unstable & ~fallen(sim) & (err < best_err)
         best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
         if k < iterations:
             setpoint = _ilc_update(setpoint, ref, sim, fps)
-    return best_q, best_it, best_it < 0, np.zeros(n, bool)
+    return Projection(best_q, best_it, best_it < 0, plain, plain_unstable)
 
 
 def needs_correction(qpos, *, fps: float = DEFAULT_FPS, strength: float = 1.0) -> np.ndarray:
@@ -575,16 +531,12 @@ def correct(qpos, *, backend: str | None = None, strength: float = 1.0, fps: flo
     unstable = np.zeros(n, bool)
     if todo.any():
         idx = np.flatnonzero(todo)
-        q, it, fell_all, unst = project(ref[idx], fps=fps, backend=backend, n_threads=n_threads,
-                                        iterations=iterations)
-        out[idx], iteration[idx], unstable[idx] = q, it, unst
-        fallback[idx] = fell_all & ~fallen(ref[idx])
+        pr = project(ref[idx], fps=fps, backend=backend, n_threads=n_threads, iterations=iterations)
+        out[idx], iteration[idx] = pr.qpos, pr.iteration
+        fallback[idx] = pr.fell_all & ~fallen(ref[idx])
         # a clip that fell in the input too and whose every rollout fell: keep the plain rollout
-        keep_sim = fell_all & ~fallback[idx]
-        if keep_sim.any():
-            sim0, u0 = _simulate(ref[idx[keep_sim]], fps, backend, n_threads)
-            out[idx[keep_sim]], unstable[idx[keep_sim]] = sim0, u0
-            iteration[idx[keep_sim]] = 0
+        keep = np.flatnonzero(pr.fell_all & ~fallback[idx])
+        out[idx[keep]], unstable[idx[keep]], iteration[idx[keep]] = pr.plain[keep], pr.plain_unstable[keep], 0
     mpjpe, jerr, rerr = tracking_errors(out, ref)
     return Correction(qpos=out, corrected=todo, fallback=fallback, iteration=iteration, tracking_error=mpjpe,
                       joint_error=jerr, root_error=rerr, unstable=unstable)

@@ -17,7 +17,7 @@ from . import humanoid
 
 def _segments(qpos: np.ndarray):
     """Geom segment end points (T, G, 2, 3) in m and radii (G,) for one clip (T, 28)."""
-    from .metrics import geom_poses
+    from .kinematics import geom_poses
 
     gp, ga = geom_poses(qpos)
     h = humanoid.info().geom_halflen[:, None]
