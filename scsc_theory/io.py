@@ -96,15 +96,19 @@ def save_figure(fig, path, close: bool = True) -> Path:
 # code provenance
 # ---------------------------------------------------------------------------------------------
 
-#: Source groups (paths relative to the package folder) that the measured results of each area depend on.
+_BASE = ("_validate.py", "io.py")
+_CORE = ("__init__.py",) + _BASE + ("data.py", "correction.py", "loop.py", "families")
+#: Source groups (paths relative to the package folder): each lists every file the measured results
+#: of its area depend on, so a group is self-contained (the diffusion worlds do not use the toy engine,
+#: and a change to it leaves their results current). A record hashes the union of its groups.
 SOURCE_GROUPS = {
-    "core": ("__init__.py", "_validate.py", "io.py", "data.py", "correction.py", "loop.py", "families"),
-    "toy": ("toy.py",),
-    "theory": ("theory.py", "symbolic.py"),
-    "sweep": ("sweep.py", "conjecture.py", "distributed.py"),
-    "diffusion": ("diffusion",),
-    "motion": ("diffusion", "motion"),
-    "digits": ("diffusion", "digits"),
+    "core": _CORE,
+    "toy": _CORE + ("toy.py",),
+    "theory": _CORE + ("theory.py", "symbolic.py"),
+    "sweep": _CORE + ("sweep.py", "conjecture.py", "distributed.py"),
+    "diffusion": _BASE + ("diffusion",),
+    "motion": _BASE + ("diffusion", "motion"),
+    "digits": _BASE + ("diffusion", "digits"),
 }
 
 
@@ -152,13 +156,15 @@ def _git_commit() -> Optional[str]:
 
 def provenance(groups: Iterable[str] = ("core",)) -> dict:
     """The code that produced a result: package version, git commit (None outside a checkout) and a
-    hash of the source files of ``groups`` (see :data:`SOURCE_GROUPS`; "core" is always included).
+    hash of the source files of ``groups`` (see :data:`SOURCE_GROUPS`, each self-contained).
 
     Store it in every results/summary file; :func:`provenance_status` compares a stored record
     with the current code."""
     from . import __version__
 
-    gs = tuple(dict.fromkeys(("core",) + tuple(groups)))
+    gs = tuple(dict.fromkeys(groups))
+    if not gs:
+        raise ValueError("provenance needs at least one source group")
     return {"package": "scsc_theory", "version": __version__, "git_commit": _git_commit(),
             "source_groups": list(gs), "source_hash": source_hash(gs)}
 

@@ -158,4 +158,22 @@ def test_provenance_detects_changed_sources(tmp_path, monkeypatch):
     assert stale and "STALE" in text
     # a toy-only edit does not make motion results stale
     assert io_mod.source_hash(["core", "toy"]) != io_mod.source_hash(["core", "motion"])
+
+
+def test_an_edit_of_the_toy_engine_leaves_motion_results_current(tmp_path, monkeypatch):
+    """Each source group lists what its results depend on: the motion world never calls loop.py."""
+    import shutil
+
+    import scsc_theory.io as io_mod
+
+    motion, toy = io_mod.provenance(["motion"]), io_mod.provenance(["toy"])
+    assert "loop.py" not in io_mod.source_files(["motion"]) and "io.py" in io_mod.source_files(["motion"])
+    pkg = tmp_path / "scsc_theory"
+    shutil.copytree(io_mod._package_dir(), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(io_mod, "_package_dir", lambda: pkg)
+    (pkg / "loop.py").write_text((pkg / "loop.py").read_text() + "\n# edited\n")
+    assert io_mod.provenance_status(motion)[0] is False
+    assert io_mod.provenance_status(toy)[0] is True
+    (pkg / "io.py").write_text((pkg / "io.py").read_text() + "\n# edited\n")
+    assert io_mod.provenance_status(motion)[0] is True
     assert io_mod.provenance_status(None)[0] is True
