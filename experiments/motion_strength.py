@@ -1,13 +1,17 @@
-"""Motion loop: the self-correcting arm at two physics-corrector strengths, side by side.
+"""Motion loop: the self-correcting arm at several physics-corrector strengths, side by side.
 
 Reads the ``metrics.csv`` of two finished ``scsc motion loop`` runs at the same setting (n = 64,
 lambda = 1, cpu preset, same seeds, so the same generation-0 model per seed):
 
-* ``--full``: the four-arm run at the default strength 0.5
-  (``scsc motion loop --arms baseline,selfconsume,selfcorrect,ideal ... --out runs/motion_full``);
+* ``--full``: the four-arm run at the default strength 1
+  (``python experiments/motion_loop.py --generations 50 --seeds 3 --out runs/motion_g50``);
 * ``--extra``: one or more selfcorrect-only runs at another strength, e.g.
-  ``scsc motion loop --n 64 --lam 1.0 --arms selfcorrect --generations 50 --seeds 3 --preset cpu
-  --gamma 1.0 --strength 0 --out runs/motion_full_s0``.
+  ``python experiments/motion_loop.py --arms selfcorrect --generations 50 --seeds 3 --strength 0.5
+  --out runs/motion_g50_s0.5 --figures runs/motion_g50_s0.5``.
+
+The strength s sets how strict "valid" is (``physics.correct``): a clip is projected only where it
+misses the validity thresholds by more than a factor 1/s; 1 corrects every clip that misses the
+dataset's own thresholds, 0 corrects nothing.
 
 Each run's selfcorrect arm is relabelled ``selfcorrect@<strength>`` (strength read from the run's
 ``loop_config.json``). Writes
@@ -127,8 +131,9 @@ def plot(arms: dict, path: Path, title: str) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--full", default="runs/motion_full", help="four-arm run (default strength 0.5)")
-    ap.add_argument("--extra", nargs="+", default=["runs/motion_full_s0"], help="selfcorrect-only runs")
+    ap.add_argument("--full", default="runs/motion_g50", help="four-arm run (default strength 1)")
+    ap.add_argument("--extra", nargs="+", default=["runs/motion_g50_s0.5", "runs/motion_g50_s0.25"],
+                    help="selfcorrect-only runs at other strengths")
     ap.add_argument("--figures", default="figures")
     args = ap.parse_args(argv)
     full = Path(args.full)
@@ -147,8 +152,8 @@ def main(argv=None) -> int:
         if (full / "summary.json").exists() else ""
     title = (f"Motion self-consuming loop, physics-corrector strength: n = {cfg['n']}, lambda = {cfg['lam']:g}, "
              f"gamma(ideal) = {cfg['gamma']:g}, seeds {seeds} (band: min-max over seeds; faint: raw mean over seeds, "
-             f"bold: 5-generation moving average)\nstrength 1 = nominal gains + tight residual bounds (most physical), "
-             f"0 = gains x4, bounds x20 (closest to the input)\n{reductions}")
+             f"bold: 5-generation moving average)\nstrength s: a sample is projected onto realizable motion where it "
+             f"misses the validity thresholds by more than 1/s\n{reductions}")
     fig = Path(args.figures)
     files = [plot(arms, fig / "motion_loop_strength.png", title)]
     md = format_window_table(table)
