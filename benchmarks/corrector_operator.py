@@ -11,6 +11,10 @@ motion. This script measures that, before any loop is run, on four sets of clips
 ``gen0``        n samples of a generation-0 denoiser (cpu preset, n = 64 real clips, seed 0)
 ``degraded``    the package's five corruptions plus a 10 cm float, applied to true clips
 
+plus ``gen0 x1, loop guard``: one pass over the generation-0 samples as the loop applies it (the
+corrector, then the loop's guard that keeps a sample's raw features where the corrected clip leaves
+the data's feature range).
+
 For each set and k passes (default 1, 3, 10) it reports: MPJPE (cm) and joint RMS (rad) against
 the input, joint lag (frames, by sub-frame cross-correlation) and amplitude ratio (std over time,
 output / input), mean root height change (mm) and torso tilt change (degrees), falls, FID of the
@@ -98,7 +102,7 @@ def main(argv=None) -> int:
 
     from scsc_theory.io import provenance, write_json
     from scsc_theory.motion import data, metrics, physics
-    from scsc_theory.motion.loop import MotionLoopSettings, build
+    from scsc_theory.motion.loop import EVAL_TRAIN_SEED, MotionLoopSettings, build, guard_correction, world_clips
 
     ctx, loop = build(MotionLoopSettings(n=64, arms=("selfcorrect",), seeds=(0,), generations=1))
     true = data.generate(args.n, seed=31, split="test").qpos.astype(np.float64)
@@ -141,6 +145,20 @@ def main(argv=None) -> int:
                 row["input_max_abs_z"] = float(np.abs(ctx.from_qpos(q0)).max())
                 results["rows"][f"{name} x{k}"] = row
                 print(f"{name} x{k}", row, flush=True)
+    # generation-0 samples as the loop applies the corrector: physics.correct, then the loop's guard
+    # (motion.loop.guard_correction: a corrected sample that leaves the data's feature range keeps its
+    # raw features; z_max = the largest |z| of the loop's held-out evaluator clips)
+    ev_x = world_clips(ctx.settings.n_eval_train, EVAL_TRAIN_SEED, "test")[0]
+    z_max = float(np.abs(ctx.norm.fwd(ev_x)).max())
+    raw_z = ctx.from_qpos(gen0)
+    c = physics.correct(gen0, strength=args.strength)
+    guarded, keep = guard_correction(raw_z, ctx.from_qpos(c.qpos), c, z_max)
+    results["rows"]["gen0 x1, loop guard"] = {
+        "fid": float(ctx.evaluator.fid(guarded)), "input_fid": float(ctx.evaluator.fid(raw_z)),
+        "max_abs_z": float(np.abs(guarded).max()), "input_max_abs_z": float(np.abs(raw_z).max()), "z_max": z_max,
+        "simulated_fraction": float(np.mean(c.corrected)), "kept_raw_fraction": float(np.mean(keep)),
+        "falls": int(physics.fallen(np.where(keep[:, None, None], gen0, c.qpos)).sum())}
+    print("gen0 x1, loop guard", results["rows"]["gen0 x1, loop guard"], flush=True)
     # corruption-by-corruption repair ratios (one pass)
     repair = {}
     for kind, qb in zip(list(data.CORRUPTIONS) + ["float_10cm"], broken + [lifted]):
@@ -152,7 +170,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "operator.json", results)
     cols = ["mpjpe_cm", "joint_rms_rad", "lag_frames", "amplitude_ratio", "root_height_change_mm",
-            "torso_tilt_change_deg", "falls", "fid", "physics_violation_m", "foot_skating", "simulated_fraction"]
+            "torso_tilt_change_deg", "falls", "fid", "max_abs_z", "physics_violation_m", "foot_skating", "simulated_fraction"]
     lines = [f"Corrector strength {args.strength:g}; FID floor (true vs true) {fid_floor:.3f}; "
              f"n = {args.n} clips per set ({results['provenance']['source_hash'][:12]}).", "",
              "| clips, passes | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
