@@ -252,6 +252,12 @@ def _projection_raw(doc: dict):
     forced = rows.get("true-forced x1")
     extra = (f"; learning-control projection of true clips with the gate bypassed: MPJPE {forced['mpjpe_cm']:.2f} cm, "
              f"FID {forced['fid']:.3g}" if forced else "")
+    guard = rows.get("gen0 x1, loop guard")
+    if guard:   # reported, not judged: the bounds are on the corrector itself
+        extra += (f"; gen0 as the loop applies it (corrector + feature-range guard, "
+                  f"{100 * guard['kept_raw_fraction']:.0f}% keep raw features): FID {guard['fid']:.3g} vs raw "
+                  f"{guard['input_fid']:.3g}, largest |z| {guard['max_abs_z']:.3g} vs raw {guard['input_max_abs_z']:.3g}, "
+                  f"falls {guard['falls']}")
     text = (f"{OPERATOR}: {len(tests) - len(failed)} of {len(tests)} bounds met; gen0 samples simulated "
             f"{100 * g1.get('simulated_fraction', float('nan')):.0f}%" + extra
             + ("; unmet: " + "; ".join(failed) if failed else ""))
