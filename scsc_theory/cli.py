@@ -62,7 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _choose_backends() -> None:
+    """The process's library backends, chosen once here rather than inside library functions: a
+    non-interactive matplotlib backend (figures go to files), and POT without its optional array
+    backends (it probes every installed one on import; the theory passes it NumPy arrays only).
+    Values already set in the environment win."""
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for backend in ("PYTORCH", "TENSORFLOW", "CUPY", "JAX"):
+        os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+
+
 def main(argv=None) -> int:
+    _choose_backends()
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:

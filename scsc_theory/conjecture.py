@@ -93,7 +93,8 @@ def explore(family, data_law, *, lams, gammas, radii, seeds=(0, 1), basin_lam: f
     import jax
 
     from .loop import run_loop
-    from .sweep import lambda_max, parse_range, run_sweep
+    from .sweep import parse_range, run_sweep
+    from .theory import lambda_max
 
     lams = parse_range("lam", lams)
     gammas = parse_range("gamma", gammas)
@@ -182,13 +183,11 @@ def format_table(res: ConjectureResult) -> str:
 
 
 def plot(res: ConjectureResult, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure
-    from .sweep import _edges, lambda_max
+    from .sweep import edges as _edges
+    from .theory import lambda_max
 
     g = res.gammas
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))

@@ -187,10 +187,11 @@ def _fake_sweep(per_seed):
 def test_sweep_sufficiency_verdict_follows_the_violations(kind, want, monkeypatch):
     """The check's verdict from its sweep's numbers (the sweep itself is replaced by fixed per-seed factors)."""
     import scsc_theory.sweep as SW
+    from scsc_theory import theory
     from scsc_theory.checks import sweep as SC
 
     LL, GG = np.meshgrid(np.linspace(0.1, 0.4, 3), np.linspace(0, 1, 2), indexing="ij")
-    bound = SW.theory_bound(LL, GG, 1.0)[..., None]
+    bound = theory.q(LL, GG, 1.0)[..., None]
     per_seed = bound * 0.5 + 1e-3 * np.linspace(-1, 1, 8)
     if kind == "resolved-above":
         per_seed[0, 0] = bound[0, 0] * 1.5 + 1e-4 * np.linspace(-1, 1, 8)

@@ -25,7 +25,6 @@ def _sweep(out, devices):
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("SCSC_SWEEP_KILL_AFTER_CHUNKS", None)
     p = subprocess.run([sys.executable, "-m", "scsc_theory.cli", "sweep", *ARGS, "--out", str(out)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

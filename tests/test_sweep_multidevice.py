@@ -34,7 +34,6 @@ def _env(devices=1):
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("SCSC_SWEEP_KILL_AFTER_CHUNKS", None)
     return env
 
 
@@ -42,10 +41,25 @@ def _cmd(out, extra=()):
     return [sys.executable, "-m", "scsc_theory.cli", "sweep", *ARGS, "--out", str(out), *extra]
 
 
-def _run(out, devices=1, extra=(), env_extra=None, check=True):
-    env = _env(devices)
-    env.update(env_extra or {})
-    p = subprocess.run(_cmd(out, extra), env=env, capture_output=True, text=True, timeout=300)
+#: ``scsc`` with the sweep's checkpoint hook set to SIGKILL the process after the k-th checkpoint
+KILLING_CLI = """
+import os, signal, sys
+import scsc_theory.sweep as S
+_run = S.run_config
+def run_config(cfg, **kw):
+    kw["on_checkpoint"] = lambda k: os.kill(os.getpid(), signal.SIGKILL) if k >= {k} else None
+    return _run(cfg, **kw)
+S.run_config = run_config
+from scsc_theory.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _run(out, devices=1, extra=(), kill_after=None, check=True):
+    cmd = _cmd(out, extra)
+    if kill_after is not None:
+        cmd = [sys.executable, "-c", KILLING_CLI.replace("{k}", str(int(kill_after)))] + cmd[3:]
+    p = subprocess.run(cmd, env=_env(devices), capture_output=True, text=True, timeout=300)
     if check:
         assert p.returncode == 0, p.stderr[-3000:]
     return p
@@ -79,7 +93,7 @@ def test_two_devices_equal_one_device(reference, tmp_path):
 
 
 def test_resume_after_kill_is_identical(reference, tmp_path):
-    p = _run(tmp_path, env_extra={"SCSC_SWEEP_KILL_AFTER_CHUNKS": "2"}, check=False)
+    p = _run(tmp_path, kill_after=2, check=False)
     assert p.returncode != 0  # killed by SIGKILL after the 2nd checkpoint
     assert (tmp_path / "checkpoint.npz").exists() and not (tmp_path / "results.npz").exists()
     _run(tmp_path)  # same command: continues from the checkpoint

@@ -1,4 +1,4 @@
-"""Bound satisfaction (Theorem 4.3): finite-sample loops started near theta* stay within
+"""The finite-sample constant c and bound satisfaction (scsc_theory.theory.finite_sample, Theorem 4.3): finite-sample loops started near theta* stay within
 c sum_{i<=t} q^i + q^t d0, q = rho/(1+gamma), for >= (1-delta)^t of independent seeds, with c estimated
 on other seeds; and the same check rejects deliberately wrong bounds."""
 import functools
@@ -18,10 +18,7 @@ SETTINGS = dict(max_examples=3, deadline=None, derandomize=True,
 COMMON = dict(n=5000, generations=15, seeds=64, delta=0.05, d0=0.1, c_draws=500, anchor_lam=0.99)
 
 
-@pytest.fixture(autouse=True)
-def _x64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,3 +90,12 @@ def test_bound_holds_misspecified_heavy(data, dim, gamma, frac):
     lam = frac * T.lambda_max(C_of(data, dim), gamma)
     e = run(data, dim, lam, gamma, seeds=128, generations=30)
     assert e.check.satisfied, e.summary()
+
+
+@pytest.mark.slow
+def test_estimate_c_scales_like_inverse_sqrt_n(gaussian_setup):
+    fam, law = gaussian_setup("normal", 1)
+    c1 = T.estimate_c(fam, law, lam=0.5, gamma=1.0, n=100, delta=0.1, n_draws=1000, radius=0.0)
+    c2 = T.estimate_c(fam, law, lam=0.5, gamma=1.0, n=1600, delta=0.1, n_draws=1000, radius=0.0)
+    assert 3.0 < c1.c / c2.c < 5.3
+    assert c1.ci[0] <= c1.c <= c1.ci[1]

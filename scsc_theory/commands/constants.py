@@ -94,7 +94,7 @@ def table(d: dict) -> str:
         f"  rho(lambda)      {_fmt(d['rho'])}",
         f"  lambda_max(gamma) {_fmt(d['lambda_max'])}   -> lambda {'admissible' if d['admissible'] else 'NOT admissible'}",
         f"  |J| at theta*    {_fmt(d['jacobian_norm'])}  (spectral radius {_fmt(d['jacobian_spectral_radius'])}; {d['jacobian_method']})",
-        f"  bound rho/(1+gamma) {_fmt(d['bound'])}",
+        f"  q = rho/(1+gamma) {_fmt(d['q'])}",
         f"  |J_gamma - J_0/(1+gamma)|  {d['jacobian_factor_error']:.2e}",
     ]
     if "c" in d:

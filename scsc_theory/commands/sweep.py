@@ -111,16 +111,15 @@ def constants_for(fam, law, out: Path, C_override=None, is_writer=True):
 
 def run(args) -> int:
     from .._validate import SCSCInputError, check_int, check_positive
-    from ..sweep import parse_range, parse_seeds
+    from ..sweep import SweepConfig, parse_seeds
 
     fam, law = build(args)
-    lams = parse_range("lam", args.lam)
-    gammas = parse_range("gamma", args.gamma)
-    seeds = parse_seeds(args.seeds)
     T = check_int("generations", args.generations, 1)
     if args.err_threshold is not None:
         check_positive("--err-threshold", args.err_threshold)
     chunk = args.chunk if args.chunk is not None else max(1, T // 10)
+    cfg = SweepConfig.build(fam, law, args.lam, args.gamma, parse_seeds(args.seeds), n=args.n, generations=T,
+                            chunk=chunk, corrector=args.corrector, perturb=args.perturb, t_fit=args.t_fit)
     if (args.coordinator is None) != (args.num_processes is None) or (args.coordinator is None) != (args.process_id is None):
         raise SCSCInputError("--coordinator, --num-processes and --process-id go together")
     check_outputs(args)
@@ -131,12 +130,10 @@ def run(args) -> int:
     import jax
 
     from ..io import provenance, write_json
-    from ..sweep import plot_phase, run_sweep
+    from ..sweep import plot_phase, run_config
 
     out = Path(args.out)
-    res = run_sweep(fam, law, lams, gammas, seeds, n=args.n, generations=T, chunk=chunk, corrector=args.corrector,
-                    perturb=args.perturb, t_fit=args.t_fit, out_dir=out, resume=not args.fresh, progress=args.progress,
-                    overwrite=args.overwrite)
+    res = run_config(cfg, out_dir=out, resume=not args.fresh, progress=args.progress, overwrite=args.overwrite)
     if jax.process_index() != 0:
         return 0
     consts = constants_for(fam, law, out, args.C)
@@ -144,7 +141,7 @@ def run(args) -> int:
     summ = plot_phase(res, fig, consts.get("C"), args.err_threshold, C_alt=consts.get("C_plugin"))
     summ["constants"] = consts
     summ["figure"] = str(fig)
-    summ["theta_star_report"] = fam.theta_star_report(law) if hasattr(fam, "theta_star_report") else {}
+    summ["theta_star_report"] = fam.theta_star_report(law)
     summ["provenance"] = provenance(["sweep"])
     write_json(out / "summary.json", summ)
     _print_summary(res, summ)

@@ -21,23 +21,107 @@ pure functions of pytrees. It provides what the SCSC weight update of Gillman et
   (K = 1 with weights = [lambda] is the theory's map; K > 1 is the accumulating variant).
 
 The fit may carry extra state across generations (an optimizer state for flows): ``init_state``
-wraps parameters into that state and ``params`` reads them back. By default both are identities.
+wraps parameters into that state and ``params`` reads them back, ``with_params`` replaces the
+parameters inside a carried state. By default all three are identities / rewraps.
+
+Capabilities the theory (:mod:`scsc_theory.theory`) and the sweeps (:mod:`scsc_theory.sweep`) use
+are declared here with a default, so no caller probes with ``getattr`` / ``hasattr`` or branches
+on a family's name:
+
+* ``charts(data_law)``: named coordinate charts (first = default; :mod:`.charts`);
+* ``gaussian_law(params)``: (mean, cov) when p_theta is Gaussian (exact Gauss-Hermite
+  expectations under p_theta), else None; ``hessian_quadratic_in_x``: H_theta log p_theta(x) is a
+  polynomial of degree <= 2 in x (then E_{p_data} of it depends only on p_data's two moments);
+* ``param_count()``, ``fit_memory()``: sizes for the sweep's memory estimate (no fitting);
+* ``perturbation(params, key)``: a unit perturbation that keeps parameters valid (the sweep's
+  second chain);
+* ``theta_star_report(data_law)``: how well theta* is known (iteratively fitted families).
+
+Optional fast paths of the loop engine are the protocols :class:`SufficientStats` and
+:class:`SampleStats` (structural: a family has them or not).
 """
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict
+from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
+
+from .charts import Parametrization, raw_chart
 
 PyTree = Any
+
+
+class FitMemory(NamedTuple):
+    """Sizes for a sweep's peak-memory estimate: copies of the parameters in the carried state
+    (an optimizer's moments count), and bytes of fit workspace per point coordinate (float32)."""
+
+    state_copies: int
+    work_per_coordinate: int
+
+
+@runtime_checkable
+class SufficientStats(Protocol):
+    """Per-point sufficient statistics: the fit from summed statistics equals :meth:`Family.fit`."""
+
+    def suff_stats(self, x) -> PyTree: ...
+
+    def fit_from_stats(self, state: PyTree, stats: PyTree, wsum) -> PyTree: ...
+
+
+@runtime_checkable
+class SampleStats(Protocol):
+    """Exact draws of the sufficient statistics of k model points (no points drawn) and the fit
+    from pooled (W, mean, M2) moments."""
+
+    def sample_stats(self, key, params: PyTree, k, tries: int = 2) -> Tuple[Any, Any]: ...
+
+    def fit_from_moments(self, state: PyTree, moments) -> PyTree: ...
+
+
+def leafwise_perturbation(params: PyTree, key, *, symmetric: bool = False) -> Callable:
+    """p -> p + eps u with u a unit-norm (over all leaves) Gaussian direction; with ``symmetric``
+    square trailing blocks of u are symmetrised first (covariance leaves stay symmetric)."""
+    import jax
+    import jax.numpy as jnp
+
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    us = []
+    for kk, a in zip(keys, leaves):
+        u = jax.random.normal(kk, a.shape, a.dtype)
+        if symmetric and a.ndim >= 2 and a.shape[-1] == a.shape[-2]:
+            u = 0.5 * (u + jnp.swapaxes(u, -1, -2))
+        us.append(u)
+    norm = jnp.sqrt(sum(jnp.sum(u**2) for u in us))
+    us = [u / norm for u in us]
+    return lambda p, eps: jax.tree_util.tree_unflatten(
+        treedef, [a + eps * u for a, u in zip(jax.tree_util.tree_leaves(p), us)])
+
+
+def chart_perturbation(to_vec: Callable, from_vec: Callable, params: PyTree, key) -> Callable:
+    """p -> from_vec(to_vec(p) + eps u), u a unit Gaussian direction in the chart."""
+    import jax
+    import jax.numpy as jnp
+
+    v = to_vec(params)
+    u = jax.random.normal(key, v.shape, v.dtype)
+    u = u / jnp.linalg.norm(u)
+    return lambda p, eps: from_vec(to_vec(p) + eps * u)
 
 
 class Family(abc.ABC):
     """Abstract base class of the interface; subclasses are frozen dataclasses."""
 
     name: str = "family"
+    #: dimension of the data x (a dataclass field of every concrete family)
+    dim: int
     #: Human-readable parametrization in which ``distance`` and the theory constants are stated.
     parametrization: str = ""
     has_population_map: bool = False
+    #: theta* is unique up to a finite relabelling, so E_p_data[Hessian] can be negative definite
+    #: (alpha > 0); False for over-parametrised families (the flow), whose theorem's C is undefined.
+    identifiable: bool = True
+    #: size of the sweep's perturbation of the second chain (norm in the family's flat parameters)
+    sweep_perturbation: float = 0.05
 
     # --- state handling (identity for closed-form families) ---
     def init_state(self, params: PyTree) -> PyTree:
@@ -45,6 +129,10 @@ class Family(abc.ABC):
 
     def params(self, state: PyTree) -> PyTree:
         return state
+
+    def with_params(self, state: PyTree, params: PyTree) -> PyTree:
+        """``state`` with its parameters replaced by ``params`` (default: a fresh ``init_state``)."""
+        return self.init_state(params)
 
     # --- required ---
     @abc.abstractmethod
@@ -75,3 +163,39 @@ class Family(abc.ABC):
 
     def validate(self, data_law) -> None:
         """Raise SCSCInputError if ``data_law`` does not fit this family (e.g. dimension)."""
+
+    # --- capabilities with defaults (theory and sweeps) ---
+    #: H_theta log p_theta(x) is a polynomial of degree <= 2 in x (Gaussian family): E_{p_data} of it
+    #: is then exact by Gauss-Hermite on the moment-matched Gaussian.
+    hessian_quadratic_in_x: bool = False
+
+    def charts(self, data_law=None) -> Dict[str, Parametrization]:
+        """Named charts theta in R^P (first = default). Default: ``raw`` = ravel_pytree of theta*
+        (needs ``data_law`` for theta*'s structure); override when the raw parameters are redundant
+        (mixture weights on a simplex) or a better chart exists."""
+        from .._validate import SCSCInputError
+
+        if data_law is None:
+            raise SCSCInputError(f"family {self.name!r}: the raw parametrization needs a data law (for theta*'s structure)")
+        return {"raw": raw_chart(self, self.theta_star(data_law))}
+
+    def gaussian_law(self, params: PyTree) -> Optional[Tuple[Any, Any]]:
+        """(mean, cov) of p_theta when it is a Gaussian law (exact Gauss-Hermite expectations), else None."""
+        return None
+
+    def param_count(self) -> int:
+        """Number of parameters, from shapes only (nothing is fitted or compiled)."""
+        raise NotImplementedError(f"family {self.name!r} does not state its parameter count")
+
+    def fit_memory(self) -> FitMemory:
+        """Sizes of the carried state and the fit's workspace (sweep memory estimate)."""
+        return FitMemory(1, 4 * int(self.dim))
+
+    def perturbation(self, params: PyTree, key) -> Callable:
+        """A unit-norm perturbation direction at ``params`` that keeps parameters valid; returns
+        p -> p + eps u. Default: a Gaussian direction over all leaves."""
+        return leafwise_perturbation(params, key)
+
+    def theta_star_report(self, data_law) -> Dict[str, Any]:
+        """How accurately theta* is known (empty for closed-form theta*)."""
+        return {}

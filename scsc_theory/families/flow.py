@@ -47,7 +47,7 @@ import numpy as np
 import optax
 
 from .._validate import SCSCInputError, check_int, check_positive
-from .base import Family
+from .base import Family, FitMemory
 
 
 def _mlp_init(key, hidden: int):
@@ -86,6 +86,8 @@ class Flow(Family):
     init_seed: int = 0
     name: str = "flow"
     has_population_map: bool = False
+    identifiable = False  # class constants, not fields (repr and sweep keys unchanged)
+    sweep_perturbation = 0.3
     parametrization: str = ("theta = all coupling-MLP weights and the final affine layer (not identifiable); "
                             "||.|| replaced by the sliced W2 between p_theta and p_theta* with common base draws")
 
@@ -115,6 +117,13 @@ class Flow(Family):
     @property
     def n_params(self) -> int:
         return int(sum(np.size(a) for a in jax.tree_util.tree_leaves(jax.eval_shape(self.init_params))))
+
+    def param_count(self) -> int:
+        return self.n_params
+
+    def fit_memory(self) -> FitMemory:
+        """Adam carries two moments beside theta; the coupling MLPs' activations per point."""
+        return FitMemory(3, 3 * self.hidden)
 
     def _opt(self, lr=None):
         return optax.adam(self.lr if lr is None else lr)

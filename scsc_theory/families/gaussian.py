@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from .._validate import SCSCInputError
-from .base import Family
+from .base import Family, FitMemory, leafwise_perturbation
+from .charts import Parametrization, svec, svec_inv, tril
 
 
 class GaussianParams(NamedTuple):
@@ -212,6 +213,24 @@ class Gaussian(Family):
     name: str = "gaussian"
     parametrization: str = "theta = (mu, Sigma), ||.|| = sqrt(|mu|^2 + |Sigma|_F^2)"
     has_population_map: bool = True
+    hessian_quadratic_in_x = True  # a class constant, not a field (repr and sweep keys unchanged)
+
+    def charts(self, data_law=None):
+        """:func:`gaussian_charts` (``mean-svec`` first, the family's own ``distance``)."""
+        return gaussian_charts(self.dim)
+
+    def gaussian_law(self, params: GaussianParams):
+        return params.mean, params.cov
+
+    def param_count(self) -> int:
+        return int(self.dim + self.dim * self.dim)
+
+    def fit_memory(self) -> FitMemory:
+        return FitMemory(1, 4 * self.dim)
+
+    def perturbation(self, params, key):
+        """Gaussian direction over (mu, Sigma) with a symmetric Sigma part."""
+        return leafwise_perturbation(params, key, symmetric=True)
 
     def validate(self, data_law) -> None:
         if data_law.dim != self.dim:
@@ -317,3 +336,53 @@ class Gaussian(Family):
         sec_models = jnp.einsum("k,kij->ij", wm, thetas.cov + jnp.einsum("ki,kj->kij", thetas.mean, thetas.mean))
         sec = (second(m_d, s_d) + sec_models + ws * second(theta_star.mean, theta_star.cov)) / total
         return GaussianParams(mean, _sym(sec - jnp.outer(mean, mean)))
+
+
+def gaussian_charts(dim: int):
+    """Charts for :class:`Gaussian`; the first is the default (docs/theory.md section 1).
+
+    * ``mean-svec``: theta = (mu, svec Sigma); ||theta - theta*|| = sqrt(|mu - mu*|^2 + |Sigma - Sigma*|_F^2),
+      the family's own ``distance`` (so the loop engine's ``dist`` metric is this norm).
+    * ``mean-chol``: theta = (mu, vech L) with Sigma = L L^T, L lower triangular with positive diagonal.
+    * ``natural``: theta = (Sigma^{-1} mu, svec Sigma^{-1}) (exponential-family natural coordinates):
+      log p_theta(x) is affine in theta up to the log-partition, so H_theta log p_theta(x) does not
+      depend on x and L = 0 in this chart.
+    """
+    d = int(dim)
+    r, c = tril(d)
+
+    def sv_to(p):
+        return jnp.concatenate([p.mean, svec(p.cov)])
+
+    def sv_from(v):
+        return GaussianParams(v[:d], svec_inv(v[d:], d))
+
+    def ch_to(p):
+        Lc = jnp.linalg.cholesky(p.cov)
+        return jnp.concatenate([p.mean, Lc[r, c]])
+
+    def ch_from(v):
+        Lc = jnp.zeros((d, d), v.dtype).at[r, c].set(v[d:])
+        return GaussianParams(v[:d], Lc @ Lc.T)
+
+    def nat_to(p):
+        P = jnp.linalg.inv(p.cov)
+        P = 0.5 * (P + P.T)
+        return jnp.concatenate([P @ p.mean, svec(P)])
+
+    def nat_from(v):
+        P = svec_inv(v[d:], d)
+        S = jnp.linalg.inv(P)
+        S = 0.5 * (S + S.T)
+        return GaussianParams(S @ v[:d], S)
+
+    return {
+        "mean-svec": Parametrization(
+            "mean-svec", "theta = (mu, svec Sigma) [svec: diagonal, sqrt2 x lower entries], |theta| = sqrt(|mu|^2 + |Sigma|_F^2)",
+            sv_to, sv_from),
+        "mean-chol": Parametrization(
+            "mean-chol", "theta = (mu, vech L), Sigma = L L^T (lower Cholesky factor), Euclidean norm", ch_to, ch_from),
+        "natural": Parametrization(
+            "natural", "theta = (Sigma^-1 mu, svec Sigma^-1) (natural/precision coordinates), Euclidean norm",
+            nat_to, nat_from),
+    }

@@ -46,7 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import SCSCInputError, check_int, check_positive
-from .base import Family
+from .base import Family, FitMemory, chart_perturbation
+from .charts import Parametrization, raw_chart
 
 COVARIANCES = ("full", "diag")
 _MAX_PERM_K = 6
@@ -252,6 +253,53 @@ class GMM(Family):
             u = jnp.zeros((K, d, d), v.dtype).at[:, iu[0], iu[1]].set(rest.reshape(K, ntri))
             covs = u + jnp.swapaxes(u, -1, -2) - jnp.eye(d, dtype=v.dtype) * u
         return GMMParams(w, mu, covs)
+
+    def charts(self, data_law=None):
+        """``gmm-vector`` (:meth:`to_vector`, the free coordinates; default) and ``raw`` (redundant:
+        the weights lie on a simplex, so the raw chart's Hessian is singular)."""
+        out = {"gmm-vector": Parametrization("gmm-vector", str(self.parametrization), self.to_vector, self.from_vector)}
+        if data_law is not None:
+            out["raw"] = raw_chart(self, self.theta_star(data_law))
+        return out
+
+    def log_cholesky_chart(self):
+        """(to_chart, from_chart): a chart in which every point is a valid parameter: log-weights
+        (softmax), means, and the log-Cholesky factor of each covariance (log of the diagonal,
+        strictly lower part; the diagonal only for ``covariance="diag"``). A step of any size keeps
+        the weights positive and the covariances positive definite, also for components on the
+        variance floor."""
+        K, d = self.k, self.dim
+        il = np.tril_indices(d, -1)
+        full = self.covariance != "diag"
+
+        def to_chart(p):
+            L = jnp.linalg.cholesky(p.covs)
+            parts = [jnp.log(p.weights), p.means.reshape(-1), jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)).reshape(-1)]
+            if full and il[0].size:
+                parts.append(L[:, il[0], il[1]].reshape(-1))
+            return jnp.concatenate(parts)
+
+        def from_chart(v):
+            w = jax.nn.softmax(v[:K])
+            mu = v[K: K + K * d].reshape(K, d)
+            diag = jnp.exp(v[K + K * d: K + 2 * K * d].reshape(K, d))
+            L = diag[..., :, None] * jnp.eye(d, dtype=v.dtype)
+            if full and il[0].size:
+                L = L.at[:, il[0], il[1]].set(v[K + 2 * K * d:].reshape(K, -1))
+            return GMMParams(w, mu, L @ jnp.swapaxes(L, -1, -2))
+
+        return to_chart, from_chart
+
+    def perturbation(self, params, key):
+        """A unit Gaussian step in :meth:`log_cholesky_chart` (weights stay positive, covariances PD)."""
+        to_chart, from_chart = self.log_cholesky_chart()
+        return chart_perturbation(to_chart, from_chart, params, key)
+
+    def param_count(self) -> int:
+        return int(self.k * (1 + self.dim + self.dim * self.dim))
+
+    def fit_memory(self) -> FitMemory:
+        return FitMemory(1, 4 * self.k * self.dim)
 
     def init_from_data(self, x) -> GMMParams:
         """Deterministic start: means spread along the first principal axis, covariance Cov/K^2-ish."""
