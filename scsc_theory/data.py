@@ -1,4 +1,4 @@
-"""Data laws p_data with known first two moments (theory.md section 1).
+"""Data laws p_data with known first two moments (docs/theory.md section 1).
 
 A data law is a frozen, hashable dataclass (so it can be a static argument of ``jax.jit``)
 with ``sample(key, n)``, ``log_prob(x)``, ``mean()`` and ``cov()``. The Gaussian family's

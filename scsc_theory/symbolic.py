@@ -1,7 +1,7 @@
 """Symbolic (sympy) derivations behind Theorem 4.3 and Corollary 4.5 (Gillman et al., ICML 2024).
 
 Each function returns the symbolic result (a dict of sympy expressions and the booleans that
-sympy itself decided); the tests check every one. Notation as in theory.md: x = lambda C,
+sympy itself decided); the tests check every one. Notation as in docs/theory.md: x = lambda C,
 rho = x / (1 - x), q = rho / (1 + gamma), and the bound
     B(t) = c sum_{i=0}^t q^i + q^t d0.
 """

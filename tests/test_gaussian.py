@@ -55,7 +55,7 @@ def test_w2_closed_form(x64):
     dim=st.sampled_from([1, 2, 3]),
 )
 def test_population_fixed_point_is_theta_star(lam, gamma, law, dim):
-    """theta* is a fixed point of pi_gamma G_lambda for every lambda, gamma (theory.md section 1)."""
+    """theta* is a fixed point of pi_gamma G_lambda for every lambda, gamma (docs/theory.md section 1)."""
     with jax.enable_x64(True):
         data = make_data_law(law, dim)
         fam = Gaussian(dim)

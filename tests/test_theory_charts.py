@@ -7,7 +7,6 @@ import pytest
 from scsc_theory import theory as T
 from scsc_theory._validate import SCSCInputError
 from scsc_theory.data import make_data_law
-from scsc_theory.families import Gaussian
 
 pytestmark = pytest.mark.usefixtures("x64")
 

@@ -3,16 +3,10 @@
 import json
 import math
 
+import pytest
 from scipy.stats import norm
 
-import jax
-import numpy as np
-import pytest
-
 from scsc_theory import theory as T
-from scsc_theory._validate import SCSCInputError
-from scsc_theory.data import make_data_law
-from scsc_theory.families import Gaussian
 
 pytestmark = pytest.mark.usefixtures("x64")
 

@@ -4,7 +4,6 @@ on other seeds; and the same check rejects deliberately wrong bounds."""
 import functools
 
 import jax
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -2,14 +2,11 @@
 routes, the 2-D bracket, the OT fallback with its bias as a number, and the debiasing rule."""
 import math
 
-from scipy.stats import norm
-
-import jax
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from scsc_theory import theory as T
-from scsc_theory._validate import SCSCInputError
 from scsc_theory.data import make_data_law
 from scsc_theory.families import Gaussian
 

@@ -248,9 +248,6 @@ def runner_record0(family, data_law, runner, state, seed_j):
     return jax.tree_util.tree_map(lambda a: a[:, None], out)
 
 
-_PAIR_CACHE: Dict[Any, Any] = {}
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _pair_distance(family, a, b):
     """family.distance over the (config, generation) axes."""

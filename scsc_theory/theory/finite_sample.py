@@ -43,9 +43,6 @@ class CEstimate:
         return d
 
 
-_C_CACHE: Dict[Any, Any] = {}
-
-
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
 def _c_errors(family, data_law, par, n, M, corrector, keys, lam, gamma, m, radius, ts, tsv):
     """||G^n(theta) - G(theta)|| for one draw per key: theta uniform in the ball of ``radius`` around
@@ -77,7 +74,7 @@ def _c_errors(family, data_law, par, n, M, corrector, keys, lam, gamma, m, radiu
 def estimate_c(family, data_law, *, lam: float, gamma: float, n: int, delta: float = 0.05, n_draws: int = 2000,
                radius: float = 0.1, seed: int = 10_000, parametrization=None, corrector: str = "ideal",
                eps_opt: float = 0.0) -> CEstimate:
-    """Finite-sample constant c of Theorem 4.3 (theory.md section 2):
+    """Finite-sample constant c of Theorem 4.3 (docs/theory.md section 2):
 
         P(||G^n(theta) - G(theta)|| <= c) >= 1 - delta  for theta near theta*,
 

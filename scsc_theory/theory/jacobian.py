@@ -154,7 +154,7 @@ def population_jacobian(family, data_law, *, lam: float, gamma: float, theta=Non
 
 
 def correction_factor_error(family, data_law, *, lam: float, gamma: float, parametrization=None, method="auto") -> float:
-    """max |J(pi_gamma G_lambda)(theta*) - J(G_lambda)(theta*) / (1+gamma)| (0 up to round-off: theory.md (derived))."""
+    """max |J(pi_gamma G_lambda)(theta*) - J(G_lambda)(theta*) / (1+gamma)| (0 up to round-off: docs/theory.md section 4)."""
     Jg = population_jacobian(family, data_law, lam=lam, gamma=gamma, parametrization=parametrization, method=method).matrix
     J0 = population_jacobian(family, data_law, lam=lam, gamma=0.0, parametrization=parametrization, method=method).matrix
     return float(np.max(np.abs(Jg - J0 / (1.0 + gamma))))
