@@ -1,0 +1,169 @@
+"""gamma_eff estimator (scsc_theory.effective_gamma): unbiased energy distance against its closed form,
+recovery of a known gamma from the ideal corrector with bootstrap intervals covering the truth at
+their stated rate, a large residual for a corrector that is not of pi_gamma form, exact zero for
+the identity corrector, input validation."""
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from scsc_theory import SCSCInputError
+from scsc_theory.correction import correct_ideal
+from scsc_theory.effective_gamma import (effective_gamma, effective_gamma_jnp, energy_distance, gamma_of_w,
+                                         summary, w_of_gamma)
+from scsc_theory.families.gaussian import Gaussian, GaussianParams
+
+FAM = Gaussian(2)
+LEVEL = 0.9
+
+
+def _params(mean, var):
+    return GaussianParams(jnp.asarray(mean, jnp.float64), jnp.diag(jnp.asarray(var, jnp.float64)))
+
+
+RAW_MEAN, RAW_VAR = (1.0, 0.0), (1.5, 0.7)
+
+
+def _normal_energy(delta, sd):
+    """Closed form E(N(0, sd^2), N(delta, sd^2)) in 1-D: 2 E|Z| (Z ~ N(delta, 2 sd^2)) - 2 * 2 sd / sqrt(pi)."""
+    s = math.sqrt(2.0) * sd
+    e_abs = s * math.sqrt(2 / math.pi) * math.exp(-delta ** 2 / (2 * s * s)) + delta * (1 - 2 * stats.norm.cdf(-delta / s))
+    return 2 * e_abs - 2 * (2 * sd / math.sqrt(math.pi))
+
+
+def test_energy_distance_unbiased_closed_form(x64):
+    """Mean over 2000 pairs of samples of size 8 matches the closed form within 4 SE (a V-statistic,
+    diagonal pairs kept, is biased by (D_XX + D_YY)/n ~ 0.28 here, > 20 SE)."""
+    reps, n = 2000, 8
+
+    def one(key, delta):
+        kx, ky = jax.random.split(key)
+        return energy_distance(jax.random.normal(kx, (n, 1)), delta + jax.random.normal(ky, (n, 1)))
+
+    keys = jax.random.split(jax.random.PRNGKey(3), reps)
+    for delta in (0.0, 1.0):
+        vals = np.asarray(jax.vmap(lambda k: one(k, delta))(keys))
+        se = vals.std(ddof=1) / math.sqrt(reps)
+        assert abs(vals.mean() - _normal_energy(delta, 1.0)) < 4 * se, (delta, vals.mean(), se)
+
+
+def test_identity_corrector_exact_zero(x64):
+    """corrected = raw (paired): w = 0 and residual = 0 exactly (diagonal pairs left out of D_CR)."""
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+    raw = FAM.sample(k1, _params(RAW_MEAN, RAW_VAR), 60)
+    tgt = FAM.sample(k2, _params((0, 0), (1, 1)), 60)
+    r = effective_gamma(raw, raw, tgt, key=k3, n_boot=50)
+    assert abs(float(r.w)) < 1e-12 and abs(float(r.residual)) < 1e-12
+    assert float(r.gamma_eff) == pytest.approx(0.0, abs=1e-12)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "reps", "n_boot"))
+def _ideal_replicates(gamma, key, *, n, reps, n_boot=100):
+    """(w, w_lo, w_hi, residual, top-direction w) of ``reps`` independent ideal-corrector experiments."""
+    ts = _params((0, 0), (1, 1))
+    raw_p = _params(RAW_MEAN, RAW_VAR)
+
+    def one(key):
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        raw = FAM.sample(k1, raw_p, n)
+        c = correct_ideal(k3, raw, n, gamma, FAM, ts)
+        r = effective_gamma_jnp(raw, c, FAM.sample(k2, ts, n), key=k4, n_boot=n_boot, level=LEVEL, n_directions=1)
+        return r.w, r.w_lo, r.w_hi, r.residual, r.dir_w[0]
+
+    return jax.vmap(one)(jax.random.split(key, reps))
+
+
+def _check_recovery(gammas, sizes, reps, seed):
+    cover, total = 0, 0
+    for i, g in enumerate(gammas):
+        for j, n in enumerate(sizes):
+            w, lo, hi, res, dw = [np.asarray(a) for a in _ideal_replicates(
+                jnp.float64(g), jax.random.PRNGKey(seed + 10 * i + j), n=n, reps=reps)]
+            truth = w_of_gamma(g)
+            se = w.std(ddof=1) / math.sqrt(reps)
+            # the ratio estimator's bias is O(1/n), far inside 4 SE of the mean at these sizes
+            assert abs(w.mean() - truth) < 4 * se + 1e-3, (g, n, w.mean(), truth, se)
+            assert abs(dw.mean() - truth) < 4 * dw.std(ddof=1) / math.sqrt(reps) + 1e-3, (g, n, dw.mean())
+            assert abs(np.median(res)) < 4.0 / n, (g, n, np.median(res))  # O(1/n) noise bias of <a,b>^2/|b|^2
+            cover += int(np.sum((lo <= truth) & (truth <= hi)))
+            total += reps
+    print(f"coverage {cover}/{total}")
+    return cover / total, total
+
+
+def test_ideal_corrector_recovered_with_coverage(x64):
+    """Ideal corrector at gamma in {0.25, 1, 4}, n in {100, 200}, 32 replicates each: mean w within
+    4 SE of gamma/(1+gamma), median residual ~ 0, and the 90% intervals cover the truth in 192 trials
+    at a rate within 3.4 binomial sd of 0.9 ([0.83, 0.97]). Swapping w and 1 - w fails at gamma != 1."""
+    rate, total = _check_recovery((0.25, 1.0, 4.0), (100, 200), 32, seed=11)
+    sd = math.sqrt(LEVEL * (1 - LEVEL) / total)
+    assert abs(rate - LEVEL) < 3.4 * sd, rate
+
+
+@pytest.mark.slow
+def test_ideal_coverage_sweep(x64):
+    """Slow sweep: gamma in {0, 0.1, 0.5, 1, 2, 5}, n in {100, 400, 1600}, 100 replicates each."""
+    rate, total = _check_recovery((0.0, 0.1, 0.5, 1.0, 2.0, 5.0), (100, 400, 1600), 100, seed=101)
+    sd = math.sqrt(LEVEL * (1 - LEVEL) / total)
+    assert abs(rate - LEVEL) < 3.5 * sd, rate
+
+
+def test_orthogonal_move_large_residual(x64):
+    """A corrector that shifts every point by (0, 1.5), orthogonal to the raw -> target mean shift
+    (-1.5, 0), is no mixture of raw and target: relative residual > 0.5, interval above 0.3; the ideal
+    corrector on the same samples has residual < 0.05."""
+    ts, raw_p = _params((0, 0), (1, 1)), _params((1.5, 0.0), (1, 1))
+    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(5), 4)
+    raw, tgt = FAM.sample(k1, raw_p, 400), FAM.sample(k2, ts, 400)
+    moved = effective_gamma(raw, raw + jnp.array([0.0, 1.5]), tgt, key=k3)
+    ideal = effective_gamma(raw, correct_ideal(k4, raw, 400, 1.0, FAM, ts), tgt, key=k3)
+    assert float(moved.residual) > 0.5 and float(moved.residual_lo) > 0.3, moved.residual
+    assert abs(float(ideal.residual)) < 0.05, ideal.residual
+    assert abs(float(moved.w)) < 0.15  # no component along raw -> target
+
+
+def test_per_direction_split():
+    """Ideal correction only along axis 0 (coordinate 0 replaced by a target draw w.p. 1/2, coordinate 1
+    kept), raw differing from target in both coordinates' variance: gamma_eff ~ 1 along the axis-0
+    direction, ~ 0 along axis 1."""
+    with jax.enable_x64(True):
+        k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(8), 4)
+        n = 600
+        raw = jax.random.normal(k1, (n, 2)) * jnp.array([2.5, 0.4])
+        tgt = jax.random.normal(k2, (n, 2))
+        flip = jax.random.uniform(k3, (n,)) < 0.5
+        fresh = jax.random.normal(k4, (n,))
+        corr = raw.at[:, 0].set(jnp.where(flip, fresh, raw[:, 0]))
+        r = effective_gamma(raw, corr, tgt, key=k1, n_directions=2)
+        axis = np.argmax(np.abs(np.asarray(r.directions)), axis=1)
+        g = dict(zip(axis.tolist(), np.asarray(r.dir_gamma).tolist()))
+        assert set(g) == {0, 1}
+        assert 0.6 < g[0] < 1.6 and abs(g[1]) < 0.15, g
+
+
+def test_gamma_map_and_summary():
+    w = jnp.array([-0.5, 0.0, 0.5, 0.8, 1.0, 1.3])
+    np.testing.assert_allclose(np.asarray(gamma_of_w(w))[:4], [-1 / 3, 0.0, 1.0, 4.0], rtol=1e-6)
+    assert np.all(np.isinf(np.asarray(gamma_of_w(w))[4:]))
+    np.testing.assert_allclose(float(w_of_gamma(3.0)), 0.75)
+    r = effective_gamma(np.random.default_rng(0).normal(size=(30, 2)), np.random.default_rng(1).normal(size=(30, 2)),
+                        np.random.default_rng(2).normal(size=(30, 2)), key=jax.random.PRNGKey(0), n_boot=30)
+    s = summary(r)
+    assert isinstance(s["w"], float) and len(s["dir_w"]) == 2
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(raw=np.zeros((5, 2)), corrected=np.zeros((4, 2)), target=np.zeros((5, 2))), "paired=True"),
+    (dict(raw=np.zeros((5, 2)), corrected=np.zeros((5, 3)), target=np.zeros((5, 2))), "dimension"),
+    (dict(raw=np.zeros((1, 2)), corrected=np.zeros((1, 2)), target=np.zeros((5, 2))), "raw must"),
+    (dict(raw=np.zeros((5, 2)), corrected=np.full((5, 2), np.nan), target=np.zeros((5, 2))), "corrected must be finite"),
+    (dict(raw=np.zeros((5, 2)), corrected=np.zeros((5, 2)), target=np.zeros((5, 2)), level=1.0), "level"),
+    (dict(raw=np.zeros((5, 2)), corrected=np.zeros((5, 2)), target=np.zeros((5, 2)), n_directions=3), "n_directions"),
+])
+def test_bad_input(kwargs, match):
+    with pytest.raises(SCSCInputError, match=match):
+        effective_gamma(key=jax.random.PRNGKey(0), **kwargs)
