@@ -32,41 +32,11 @@ from ._validate import SCSCInputError, check_int, check_nonneg, check_positive
 
 
 def basin_directions(family, theta_star, n_dir: int, seed: int = 0):
-    """List of functions R -> theta* + R u (u unit) for the basin search (see the module docstring)."""
+    """List of functions R -> theta* + R u (u unit) for the basin search (see the module docstring):
+    the family's :meth:`~scsc_theory.families.Family.basin_directions`."""
     import jax
-    import jax.numpy as jnp
 
-    key = jax.random.PRNGKey(seed)
-    out = []
-    if family.name == "gmm":
-        w, mu = theta_star.weights, theta_star.means
-        centre = w @ mu
-        merge = centre[None] - mu
-        nm = jnp.linalg.norm(merge)
-        dirs = [merge / nm] if float(nm) > 0 else []
-        for i in range(n_dir - len(dirs)):
-            u = jax.random.normal(jax.random.fold_in(key, i), mu.shape, mu.dtype)
-            dirs.append(u / jnp.linalg.norm(u))
-        for i, u in enumerate(dirs[:n_dir]):
-            # the merge direction stops where all means coincide (R = |merge|): beyond it the
-            # components would pass through each other, which is a relabeling, not a larger distance
-            cap = float(nm) if (i == 0 and float(nm) > 0) else np.inf
-            out.append(lambda R, u=u, cap=cap: theta_star._replace(means=theta_star.means + min(R, cap) * u))
-        return out
-    if family.name == "gaussian":
-        for i in range(n_dir):
-            u = jax.random.normal(jax.random.fold_in(key, i), theta_star.mean.shape, theta_star.mean.dtype)
-            u = u / jnp.linalg.norm(u)
-            out.append(lambda R, u=u: theta_star._replace(mean=theta_star.mean + R * u))
-        return out
-    leaves, treedef = jax.tree_util.tree_flatten(theta_star)
-    for i in range(n_dir):
-        ks = jax.random.split(jax.random.fold_in(key, i), len(leaves))
-        us = [jax.random.normal(k, a.shape, a.dtype) for k, a in zip(ks, leaves)]
-        nrm = jnp.sqrt(sum(jnp.sum(u**2) for u in us))
-        us = [u / nrm for u in us]
-        out.append(lambda R, us=us: jax.tree_util.tree_unflatten(treedef, [a + R * u for a, u in zip(leaves, us)]))
-    return out
+    return family.basin_directions(theta_star, n_dir, jax.random.PRNGKey(seed))
 
 
 @dataclasses.dataclass
@@ -163,7 +133,7 @@ def explore(family, data_law, *, lams, gammas, radii, seeds=(0, 1), basin_lam: f
         if collapsed is not None:
             row["runs_collapsed"] = int(collapsed.reshape(G, R, D, S, -1)[j].max(-1).sum())
         rows.append(row)
-    attrs = {"family": family.name, "family_repr": repr(family), "data": getattr(data_law, "name", "?"), "n": n,
+    attrs = {"family": family.name, "family_repr": repr(family), "data": data_law.name, "n": n,
              "generations": generations, "basin_lam": basin_lam, "directions": D, "seeds": seeds.tolist(),
              "tol_factor": tol_factor, "C": C, "C_line": C_line}
     return ConjectureResult(rows, gammas, lams, radii, contr, returned, init_dist, attrs)

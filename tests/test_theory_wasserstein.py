@@ -78,6 +78,7 @@ def test_debiased_eps_rule():
     assert T.debiased_eps(E(0.3, 0.01, "exact")) == 0.3  # no bias: returned as it is
     # significant: eps - bias > 2 sqrt(2) se
     assert T.debiased_eps(E(0.30, 0.01, "ot", bias=0.20)) == pytest.approx(0.10, abs=1e-15)
-    # within 2 sqrt(2) se = 0.0283 of its own bias: read as 0
-    assert T.debiased_eps(E(0.22, 0.01, "ot", bias=0.20)) == 0.0
+    # within 2 sqrt(2) se = 0.0283 of its own bias (also above 2 se = 0.02): read as 0
+    assert T.debiased_eps(E(0.225, 0.01, "ot", bias=0.20)) == 0.0
+    assert T.debiased_eps(E(0.23, 0.01, "ot", bias=0.20)) == pytest.approx(0.03, abs=1e-15)
     assert T.debiased_eps(E(0.10, 0.01, "ot", bias=0.20)) == 0.0

@@ -196,6 +196,22 @@ class Family(abc.ABC):
         p -> p + eps u. Default: a Gaussian direction over all leaves."""
         return leafwise_perturbation(params, key)
 
+    def basin_directions(self, theta_star: PyTree, n_dir: int, key) -> list:
+        """``n_dir`` functions R -> theta* + R u (u unit) for the Conjecture 4.7 basin search
+        (:mod:`scsc_theory.conjecture`). Default: Gaussian directions over all leaves."""
+        import jax
+        import jax.numpy as jnp
+
+        leaves, treedef = jax.tree_util.tree_flatten(theta_star)
+        out = []
+        for i in range(n_dir):
+            ks = jax.random.split(jax.random.fold_in(key, i), len(leaves))
+            us = [jax.random.normal(k, a.shape, a.dtype) for k, a in zip(ks, leaves)]
+            nrm = jnp.sqrt(sum(jnp.sum(u**2) for u in us))
+            us = [u / nrm for u in us]
+            out.append(lambda R, us=us: jax.tree_util.tree_unflatten(treedef, [a + R * u for a, u in zip(leaves, us)]))
+        return out
+
     def theta_star_report(self, data_law) -> Dict[str, Any]:
         """How accurately theta* is known (empty for closed-form theta*)."""
         return {}

@@ -232,6 +232,15 @@ class Gaussian(Family):
         """Gaussian direction over (mu, Sigma) with a symmetric Sigma part."""
         return leafwise_perturbation(params, key, symmetric=True)
 
+    def basin_directions(self, theta_star, n_dir: int, key) -> list:
+        """Random unit directions of the mean (the covariance stays at Sigma*)."""
+        out = []
+        for i in range(n_dir):
+            u = jax.random.normal(jax.random.fold_in(key, i), theta_star.mean.shape, theta_star.mean.dtype)
+            u = u / jnp.linalg.norm(u)
+            out.append(lambda R, u=u: theta_star._replace(mean=theta_star.mean + R * u))
+        return out
+
     def validate(self, data_law) -> None:
         if data_law.dim != self.dim:
             raise SCSCInputError(

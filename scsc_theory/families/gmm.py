@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import SCSCInputError, check_int, check_positive
+from ..data import GaussianMixture
 from .base import Family, FitMemory, chart_perturbation
 from .charts import Parametrization, raw_chart
 
@@ -295,6 +296,24 @@ class GMM(Family):
         to_chart, from_chart = self.log_cholesky_chart()
         return chart_perturbation(to_chart, from_chart, params, key)
 
+    def basin_directions(self, theta_star, n_dir: int, key) -> list:
+        """The merge direction of the means (towards their weighted centre) first, then random unit
+        directions of the means. The merge direction stops where all means coincide (R = |merge|):
+        beyond it the components would pass through each other, which is a relabeling, not a larger distance."""
+        w, mu = theta_star.weights, theta_star.means
+        centre = w @ mu
+        merge = centre[None] - mu
+        nm = jnp.linalg.norm(merge)
+        dirs = [merge / nm] if float(nm) > 0 else []
+        for i in range(n_dir - len(dirs)):
+            u = jax.random.normal(jax.random.fold_in(key, i), mu.shape, mu.dtype)
+            dirs.append(u / jnp.linalg.norm(u))
+        out = []
+        for i, u in enumerate(dirs[:n_dir]):
+            cap = float(nm) if (i == 0 and float(nm) > 0) else np.inf
+            out.append(lambda R, u=u, cap=cap: theta_star._replace(means=theta_star.means + min(R, cap) * u))
+        return out
+
     def param_count(self) -> int:
         return int(self.k * (1 + self.dim + self.dim * self.dim))
 
@@ -316,7 +335,7 @@ class GMM(Family):
 
 def true_params(data_law, k: int, dim: int):
     """The parameters of p_data if it is a K-component isotropic GaussianMixture, else None."""
-    if type(data_law).__name__ == "GaussianMixture" and len(data_law.weights) == k:
+    if isinstance(data_law, GaussianMixture) and len(data_law.weights) == k:
         w = np.asarray(data_law.weights, np.float32)
         mu = np.asarray(data_law.means, np.float32)
         covs = np.asarray(data_law.sigmas, np.float32)[:, None, None] ** 2 * np.eye(dim, dtype=np.float32)
