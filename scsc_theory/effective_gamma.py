@@ -162,6 +162,8 @@ def mixture_fit(t: Terms) -> Mixture:
 
 def energy_distance(x, y):
     """Unbiased (U-statistic) energy distance between two independent samples x (n, d), y (m, d)."""
+    x = jnp.asarray(x)
+    y = jnp.asarray(y, x.dtype)
     ones_x, ones_y = jnp.ones(x.shape[0], x.dtype), jnp.ones(y.shape[0], y.dtype)
     return (2.0 * _cross(pairwise_distances(x, y), ones_x, ones_y)
             - _u_within(_zero_diag(pairwise_distances(x, x)), ones_x)

@@ -167,3 +167,28 @@ def test_gamma_map_and_summary():
 def test_bad_input(kwargs, match):
     with pytest.raises(SCSCInputError, match=match):
         effective_gamma(key=jax.random.PRNGKey(0), **kwargs)
+
+
+def _pred_row(**kw):
+    row = {"corrector": "ot", "mode": "fixed", "lam": 0.5, "gamma_nominal": 1.0, "gamma_eff": 1.2, "n": 50,
+           "generations": 200, "seeds": 48, "practical_w2": 0.20, "ideal_at_gamma_eff_w2": 0.20,
+           "ideal_band_w2": [0.19, 0.21], "diff_vs_gamma_eff": 0.0, "diff_vs_gamma_eff_se": 0.001,
+           "diff_vs_nominal": 0.0, "diff_vs_nominal_se": 0.001}
+    row.update(kw)
+    return row
+
+
+def test_prediction_check_verdict():
+    """The check row: PASS when every row holds; FAIL on a row off by > 3 SE outside the interval band
+    (and it names that row); a row inside the band holds even when > 3 SE off."""
+    from scsc_theory.checks.effective_gamma import row_holds, verdict
+
+    good = _pred_row()
+    off = _pred_row(corrector="histogram", practical_w2=0.25, diff_vs_gamma_eff=0.05)
+    in_band = _pred_row(practical_w2=0.205, diff_vs_gamma_eff=0.005, diff_vs_nominal=0.005)
+    assert row_holds(good) and not row_holds(off) and row_holds(in_band)
+    assert not row_holds(in_band, "nominal")
+    assert verdict({"toy": {"predictions": [good, in_band]}})[1] == "PASS"
+    text, status = verdict({"toy": {"predictions": [good, off]}})
+    assert status == "FAIL" and "histogram fixed gamma=1" in text
+    assert verdict({})[1] == "FAIL"
