@@ -109,6 +109,7 @@ SOURCE_GROUPS = {
     "diffusion": _BASE + ("diffusion",),
     "motion": _BASE + ("diffusion", "motion"),
     "digits": _BASE + ("diffusion", "digits"),
+    "effective_gamma": _BASE + ("effective_gamma.py", "effective_gamma_toy.py", "effective_gamma_digits.py"),
 }
 
 

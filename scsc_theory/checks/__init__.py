@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 #: Area modules, in the order their rows appear in paper_checks.md.
-AREAS = ("core", "theory", "toy", "sweep", "conjecture", "motion", "digits")
+AREAS = ("core", "theory", "toy", "sweep", "conjecture", "motion", "digits", "effective_gamma")
 STATUSES = ("PASS", "FAIL", "EXPLORED", "STALE")
 FILENAME = "paper_checks.md"
 
