@@ -33,6 +33,10 @@ def table_markdown(results: dict) -> str:
     for r in toy.get("measurements", []):
         if r.get("lam") == toy.get("lam_main"):
             row("Gaussian toy", f"N((0.3,0), diag(1.4,0.7)), m={r['m']}", r)
+    far = toy.get("far_raw_law")
+    for r in toy.get("measurements_far", []):
+        row("Gaussian toy", f"far: N(({far['mean'][0]:g},{far['mean'][1]:g}), diag({far['var'][0]:g},{far['var'][1]:g})), "
+            f"m={r['m']}", r)
     dig = results.get("digits", {})
     for raw in ("gen0", "degraded"):
         for r in dig.get(raw, []):
