@@ -96,20 +96,23 @@ def save_figure(fig, path, close: bool = True) -> Path:
 # code provenance
 # ---------------------------------------------------------------------------------------------
 
-_BASE = ("_validate.py", "io.py")
+_BASE = ("_validate.py",)
 _CORE = ("__init__.py",) + _BASE + ("data.py", "correction.py", "loop.py", "families")
-#: Source groups (paths relative to the package folder): each lists every file the measured results
-#: of its area depend on, so a group is self-contained (the diffusion worlds do not use the toy engine,
-#: and a change to it leaves their results current). A record hashes the union of its groups.
+#: Source groups (paths relative to the package folder): each lists every file the *numbers* of its
+#: area depend on, so a group is self-contained (the diffusion worlds do not use the toy engine, and a
+#: change to it leaves their results current); a record hashes the union of its groups. ``io.py``
+#: (atomic file writing, and this table) computes nothing and is in no group, so editing the table
+#: never marks a result STALE. Every entry must exist (:func:`source_files` raises otherwise).
 SOURCE_GROUPS = {
     "core": _CORE,
     "toy": _CORE + ("toy.py",),
-    "theory": _CORE + ("theory.py", "symbolic.py"),
-    "sweep": _CORE + ("sweep.py", "conjecture.py", "distributed.py"),
+    "theory": _CORE + ("theory", "symbolic.py"),
+    "sweep": _CORE + ("theory", "sweep", "conjecture.py", "distributed.py"),
     "diffusion": _BASE + ("diffusion",),
     "motion": _BASE + ("diffusion", "motion"),
     "digits": _BASE + ("diffusion", "digits"),
-    "effective_gamma": _BASE + ("effective_gamma.py", "effective_gamma_toy.py", "effective_gamma_digits.py"),
+    "effective_gamma": _CORE + ("diffusion", "digits", "effective_gamma.py", "effective_gamma_toy.py",
+                                "effective_gamma_digits.py"),
 }
 
 
@@ -131,6 +134,8 @@ def source_files(groups: Iterable[str] = ("core",)) -> list:
                             if f.is_file() and f.suffix in (".py", ".xml") and "__pycache__" not in f.parts)
             elif p.is_file():
                 rels.add(entry)
+            else:
+                raise ValueError(f"source group {g!r} names {entry!r}, which is not in the package")
     return sorted(rels)
 
 

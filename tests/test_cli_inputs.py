@@ -167,13 +167,33 @@ def test_an_edit_of_the_toy_engine_leaves_motion_results_current(tmp_path, monke
     import scsc_theory.io as io_mod
 
     motion, toy = io_mod.provenance(["motion"]), io_mod.provenance(["toy"])
-    assert "loop.py" not in io_mod.source_files(["motion"]) and "io.py" in io_mod.source_files(["motion"])
+    assert "loop.py" not in io_mod.source_files(["motion"]) and "io.py" not in io_mod.source_files(["motion"])
     pkg = tmp_path / "scsc_theory"
     shutil.copytree(io_mod._package_dir(), pkg, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(io_mod, "_package_dir", lambda: pkg)
     (pkg / "loop.py").write_text((pkg / "loop.py").read_text() + "\n# edited\n")
     assert io_mod.provenance_status(motion)[0] is False
     assert io_mod.provenance_status(toy)[0] is True
-    (pkg / "io.py").write_text((pkg / "io.py").read_text() + "\n# edited\n")
+    (pkg / "io.py").write_text((pkg / "io.py").read_text() + "\n# edited\n")   # file writing, no numbers
+    assert io_mod.provenance_status(motion)[0] is False
+    (pkg / "_validate.py").write_text((pkg / "_validate.py").read_text() + "\n# edited\n")
     assert io_mod.provenance_status(motion)[0] is True
+
+
+def test_source_groups_cover_the_packages_they_name(tmp_path, monkeypatch):
+    """Every entry of every group exists; the theory and sweep groups hash their packages' modules."""
+    import shutil
+
+    import scsc_theory.io as io_mod
+
+    for g in io_mod.SOURCE_GROUPS:
+        assert io_mod.source_files([g])
+    assert "theory/bound.py" in io_mod.source_files(["theory"])
+    assert "sweep/analysis.py" in io_mod.source_files(["sweep"]) and "theory/bound.py" in io_mod.source_files(["sweep"])
+    pkg = tmp_path / "scsc_theory"
+    shutil.copytree(io_mod._package_dir(), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(io_mod, "_package_dir", lambda: pkg)
+    (pkg / "toy.py").unlink()
+    with pytest.raises(ValueError, match="toy.py"):
+        io_mod.source_files(["toy"])
     assert io_mod.provenance_status(None)[0] is True
