@@ -5,7 +5,7 @@ Raw laws (both stated in the results):
 * ``gen0``: samples of a generation-0 model, trained from scratch on the real training digits exactly
   as the digits loop trains it (:func:`scsc_theory.digits.loop.build`: same denoiser, ``gen0_steps``,
   sampler), conditioned on the target's labels;
-* ``degraded``: real training digits with i.i.d. N(0, ``noise_sd``^2) pixel noise, clipped to [-1, 1]
+* ``degraded``: real training digits (one per target label, of that class) with i.i.d. N(0, ``noise_sd``^2) pixel noise, clipped to [-1, 1]
   (noise_sd = 1 drops the classifier's accuracy to about 0.65: a law the distance can tell from the data).
 
 Target: the held-out ``ref`` and ``pool`` splits together (real digits the correction never saw).
@@ -44,7 +44,9 @@ def digits_gamma_eff(*, key, noise_sd: float = 1.0, n_boot: int = 200, level: fl
     x_tgt, labels = np.concatenate([sp.x_ref, sp.x_pool]), np.concatenate([sp.y_ref, sp.y_pool])
     state = loop.train_fn(loop.init_fn(k_init), sp.x_train, sp.y_train, st.gen0_steps, k_train)
     gen0 = np.asarray(loop.sample_fn(state, jnp.asarray(labels), k_sample), np.float32)
-    idx = np.resize(np.arange(sp.x_train.shape[0]), labels.shape[0])  # training digits, cycled
+    # one training digit per target label, of that class (cycled within the class): same class composition
+    by_class = [np.flatnonzero(sp.y_train == c) for c in range(int(labels.max()) + 1)]
+    idx = np.array([by_class[c][i % by_class[c].size] for i, c in enumerate(labels)])
     x_deg = sp.x_train[idx] + noise_sd * np.asarray(jax.random.normal(k_noise, (labels.shape[0],) + sp.x_train.shape[1:]))
     raws = {"gen0": (gen0, labels), "degraded": (np.clip(x_deg, -1.0, 1.0).astype(np.float32), sp.y_train[idx])}
     f_tgt = ev.features(x_tgt)

@@ -73,7 +73,7 @@ def plot_map(results: dict, path) -> Path:
     toy = results.get("toy", {})
     names = sorted({r["corrector"] for r in toy.get("measurements", [])})
     cmap = plt.get_cmap("tab10")
-    offsets = np.linspace(-0.035, 0.035, max(len(names), 1))
+    offsets = np.linspace(-0.06, 0.04, max(len(names), 1))
     for j, name in enumerate(names):
         rows = [r for r in toy["measurements"] if r["corrector"] == name]
         for k, r in enumerate(rows):
@@ -84,15 +84,24 @@ def plot_map(results: dict, path) -> Path:
                         label=f"toy {name}" if k == 0 else None)
             ax.plot([x], [r["gamma_nominal"]], marker="_", ms=9, color=cmap(j), alpha=0.7)
     dig = results.get("digits", {})
-    for raw, mk in (("gen0", "s"), ("degraded", "D")):
-        for r in dig.get(raw, []):
-            if r["corrector"] != "kmeans":
+    unresolved = []
+    for raw, mk, dx in (("gen0", "s", 0.08), ("degraded", "D", 0.11)):
+        rows = [r for r in dig.get(raw, []) if r["corrector"] == "kmeans"]
+        for k, r in enumerate(rows):
+            lo, hi = r["gamma_lo"], r["gamma_hi"]
+            if lo is None or hi is None or lo <= 0 < hi and np.isinf(hi):  # interval spans 0..inf: no place
+                g = r["gamma_nominal"]
+                unresolved.append(f"{raw} {'replace' if g is None else f'{g:g}'}")
                 continue
-            y = min(r["gamma_eff"], Y_TOP) if r["gamma_eff"] is not None and r["gamma_eff"] >= 0 else 0.0
+            y = min(r["gamma_eff"], Y_TOP)
             for i, lam in enumerate(PAPER_LAMS):
-                ax.plot([lam + 0.05], [y], marker=mk, mfc="none", color="tab:brown", ms=6,
-                        label=(f"digits k-means ({'gen-0 raw' if raw == 'gen0' else 'degraded raw'}), every nominal gamma"
-                               if i == 0 and r is dig[raw][0] else None))
+                ax.errorbar([lam + dx], [y], yerr=[[y - max(min(lo, Y_TOP), 0.0)], [min(hi, Y_TOP) - y]], fmt=mk,
+                            mfc="none", color="tab:brown", ms=5, capsize=2, lw=0.8,
+                            label=(f"digits k-means ({'gen-0' if raw == 'gen0' else 'degraded'} raw), features"
+                                   if i == 0 and k == 0 else None))
+    if unresolved:
+        ax.text(0.02, 0.88, "digits k-means, interval spans 0..inf (not placed): " + ", ".join(unresolved),
+                fontsize=6.5, color="tab:brown", transform=ax.transAxes)
     ax.axhline(Y_TOP, color="0.6", ls=":", lw=1)
     ax.text(0.02, Y_TOP * 1.08, "gamma_eff = inf (w >= 1) or above", fontsize=7, color="0.4")
     ax.set_yscale("symlog", linthresh=0.1)
