@@ -16,8 +16,6 @@ the features of the same ``ref`` images, so the noise floor is measured on the u
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -25,7 +23,7 @@ import jax.numpy as jnp
 from .._validate import check_int
 from ..diffusion.classifier import train_classifier
 from .data import NUM_CLASSES, check_images
-from .evaluator import DigitsEvaluator
+from .evaluator import ClassifierConfig, DigitsEvaluator
 from .mnist import IMAGE_SHAPE
 
 FEAT_DIM = 84
@@ -60,18 +58,11 @@ class LeNet5(eqx.Module):
         return self.head(self.features(x))
 
 
-@dataclass(frozen=True)
-class LeNetConfig:
-    steps: int = 1500
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    noise_aug: float = 0.1
-    seed: int = 0
+def train_lenet_evaluator(x_ref, y_ref, cfg: ClassifierConfig = ClassifierConfig(steps=1500)) -> DigitsEvaluator:
+    """LeNet-5 trained on ``(x_ref, y_ref)``; the returned evaluator's FID reference is the same set.
 
-
-def train_lenet_evaluator(x_ref, y_ref, cfg: LeNetConfig = LeNetConfig()) -> DigitsEvaluator:
-    """LeNet-5 trained on ``(x_ref, y_ref)``; the returned evaluator's FID reference is the same set."""
+    ``cfg``: the optimisation settings of the 8x8 classifier (steps, batch, AdamW lr and weight decay,
+    noise augmentation, seed); its ``hidden`` / ``feat_dim`` do not apply (LeNet-5's widths are fixed)."""
     check_int("clf_steps", cfg.steps, 1)
     x_ref, y_ref = check_images("x_ref", x_ref, y_ref, image_shape=IMAGE_SHAPE)
     model = LeNet5(key=jax.random.PRNGKey(cfg.seed))

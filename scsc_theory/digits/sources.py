@@ -60,9 +60,10 @@ def _mnist_denoiser(st, key):
 
 
 def _mnist_evaluator(split, clf_steps):
-    from .lenet import LeNetConfig, train_lenet_evaluator
+    from .evaluator import ClassifierConfig
+    from .lenet import train_lenet_evaluator
 
-    return train_lenet_evaluator(split.x_ref, split.y_ref, LeNetConfig(steps=clf_steps))
+    return train_lenet_evaluator(split.x_ref, split.y_ref, ClassifierConfig(steps=clf_steps))
 
 
 SOURCES = {
