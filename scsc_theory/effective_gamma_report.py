@@ -25,7 +25,8 @@ def table_markdown(results: dict) -> str:
 
     def row(world, raw, r):
         g = r.get("gamma_nominal")
-        lines.append(f"| {world} | {raw} | {r['corrector']} | {'replace' if g is None else f'{g:g}'} | "
+        nominal = r.get("nominal_label") or ("replace" if g is None else f"{g:g}")
+        lines.append(f"| {world} | {raw} | {r['corrector']} | {nominal} | "
                      f"{_fmt_g(r['gamma_eff'])} [{_fmt_g(r['gamma_lo'])}, {_fmt_g(r['gamma_hi'])}] | "
                      f"{r['residual']:.3f} | {', '.join(_fmt_g(x) for x in r['dir_gamma'])} |")
 
@@ -42,6 +43,10 @@ def table_markdown(results: dict) -> str:
         for r in dig.get(raw, []):
             row("digits (features)", "generation-0 samples" if raw == "gen0" else
                 f"train digits + N(0,{dig['settings']['noise_sd']:g}^2) noise", r)
+    mot = results.get("motion", {})
+    for r in mot.get("degraded", []):
+        row("motion (features)", f"{mot['settings']['n']} corrupted true clips", dict(r, corrector=f"physics, strength {r['strength']:g}",
+                                                                                      nominal_label="n/a"))
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +104,14 @@ def plot_map(results: dict, path) -> Path:
                             mfc="none", color="tab:brown", ms=5, capsize=2, lw=0.8,
                             label=(f"digits k-means ({'gen-0' if raw == 'gen0' else 'degraded'} raw), features"
                                    if i == 0 and k == 0 else None))
+    for k, r in enumerate(results.get("motion", {}).get("degraded", [])):
+        lo, hi = r["gamma_lo"], r["gamma_hi"]
+        y = min(max(r["gamma_eff"], 0.0), Y_TOP)
+        for i, lam in enumerate(PAPER_LAMS):
+            ax.errorbar([lam + 0.14 + 0.02 * k], [y], yerr=[[y - min(max(lo, 0.0), y)], [min(hi, Y_TOP) - y]], fmt="^",
+                        mfc="none", color="tab:purple", ms=5, capsize=2, lw=0.8,
+                        label=f"motion physics corrector, strength {r['strength']:g} (degraded raw), features"
+                        if i == 0 else None)
     if unresolved:
         ax.text(0.02, 0.88, "digits k-means, interval spans 0..inf (not placed): " + ", ".join(unresolved),
                 fontsize=6.5, color="tab:brown", transform=ax.transAxes)
