@@ -112,7 +112,7 @@ SOURCE_GROUPS = {
     "motion": _BASE + ("diffusion", "motion"),
     "digits": _BASE + ("diffusion", "digits"),
     "effective_gamma": _CORE + ("diffusion", "digits", "effective_gamma.py", "effective_gamma_toy.py",
-                                "effective_gamma_digits.py"),
+                                "effective_gamma_digits.py", "effective_gamma_motion.py"),
 }
 
 
