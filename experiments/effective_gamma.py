@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jax
 
+from scsc_theory._validate import SCSCInputError
 from scsc_theory.correction import CORRECTORS
 from scsc_theory.effective_gamma_report import PAPER_LAMS, plot_map, prediction_markdown, table_markdown
 from scsc_theory.io import provenance, write_json
@@ -36,15 +37,19 @@ def run_toy(batches: int, seeds: int, generations: int) -> dict:
     from scsc_theory.effective_gamma_toy import RAW_MEAN, RAW_VAR, toy_gamma_eff, toy_prediction
     from scsc_theory.loop import synthetic_count
 
-    meas, preds = [], []
+    meas, preds, skipped = [], [], {}
     for ci, name in enumerate(CORRECTORS):
         for li, lam in enumerate(PAPER_LAMS):
             m = int(synthetic_count(lam, N_REAL))
             gammas = NOMINAL if lam == LAM_MAIN else (1.0,)
             for gi, g in enumerate(gammas):
                 t0 = time.perf_counter()
-                r = toy_gamma_eff(name, g, m=m, batches=max(batches * 25 // m, 8),
-                                  key=jax.random.PRNGKey(1000 * ci + 100 * li + gi))
+                try:
+                    r = toy_gamma_eff(name, g, m=m, batches=max(batches * 25 // m, 8),
+                                      key=jax.random.PRNGKey(1000 * ci + 100 * li + gi))
+                except SCSCInputError as err:  # e.g. a corrector defined for other settings
+                    skipped[f"{name} lam={lam:g} gamma={g:g}"] = str(err)
+                    continue
                 r["lam"] = lam
                 meas.append(r)
                 print(f"[toy] {name:10s} lam={lam:g} m={m} gamma={g:g}: gamma_eff={r['gamma_eff']:.3f} "
@@ -53,8 +58,12 @@ def run_toy(batches: int, seeds: int, generations: int) -> dict:
     large = []  # a far raw law, at the toy's lambda: gamma_eff and residual resolved more sharply
     for ci, name in enumerate(CORRECTORS):
         for gi, g in enumerate(NOMINAL):
-            r = toy_gamma_eff(name, g, m=int(synthetic_count(LAM_MAIN, N_REAL)), batches=batches,
-                              key=jax.random.PRNGKey(50_000 + 100 * ci + gi), raw_mean=LARGE_MEAN, raw_var=LARGE_VAR)
+            try:
+                r = toy_gamma_eff(name, g, m=int(synthetic_count(LAM_MAIN, N_REAL)), batches=batches,
+                                  key=jax.random.PRNGKey(50_000 + 100 * ci + gi), raw_mean=LARGE_MEAN, raw_var=LARGE_VAR)
+            except SCSCInputError as err:
+                skipped[f"{name} far raw gamma={g:g}"] = str(err)
+                continue
             r["lam"] = LAM_MAIN
             large.append(r)
             print(f"[toy, far raw] {name:10s} gamma={g:g}: gamma_eff={r['gamma_eff']:.3f} "
@@ -63,17 +72,24 @@ def run_toy(batches: int, seeds: int, generations: int) -> dict:
         if name == "ideal":
             continue
         rows = [r for r in meas if r["corrector"] == name and r["lam"] == LAM_MAIN]
+        if not rows:
+            continue
         for mode in ("fixed", "accumulate"):
             t0 = time.perf_counter()
-            p = toy_prediction(name, [r["gamma_nominal"] for r in rows], rows, lam=LAM_MAIN, mode=mode, n=N_REAL,
-                               generations=generations, seeds=seeds)
+            try:
+                p = toy_prediction(name, [r["gamma_nominal"] for r in rows], rows, lam=LAM_MAIN, mode=mode, n=N_REAL,
+                                   generations=generations, seeds=seeds)
+            except SCSCInputError as err:
+                skipped[f"{name} prediction {mode}"] = str(err)
+                continue
             preds += p
             print(f"[toy] prediction {name} {mode}: holds {sum(q['holds'] for q in p)}/{len(p)} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return {"correctors": list(CORRECTORS), "nominal_gammas": list(NOMINAL), "lam_main": LAM_MAIN, "n": N_REAL,
             "raw_law": {"mean": list(RAW_MEAN), "var": list(RAW_VAR)}, "target": "N(0, I_2) = p_theta*",
             "measurements": meas, "predictions": preds,
-            "far_raw_law": {"mean": list(LARGE_MEAN), "var": list(LARGE_VAR)}, "measurements_far": large}
+            "far_raw_law": {"mean": list(LARGE_MEAN), "var": list(LARGE_VAR)}, "measurements_far": large,
+            "skipped": skipped}
 
 
 def main(argv=None):
