@@ -7,7 +7,8 @@ outcome (mean W2 to theta* over generations T/2..T) of the loop with that correc
 the ideal loop at gamma_eff on the same seeds: the prediction HOLDS when the seed-paired difference
 is within ``K_SE`` = 3 standard errors, or the practical outcome lies between the ideal outcomes at
 the ends of gamma_eff's 90% interval. PASS iff it holds in every row; the text lists where it fails
-and, for comparison, how often the ideal loop at the NOMINAL gamma would have predicted as well.
+and, for comparison, how often the ideal loop at the NOMINAL gamma would have predicted as well, and (from
+``figures/gamma_eff_fixedpoint.json``) the variance each corrector leaves on p_theta* itself.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from . import Check, repo_root, with_provenance
 
 RESULTS = Path("figures") / "gamma_eff_results.json"
+FIXEDPOINT = Path("figures") / "gamma_eff_fixedpoint.json"
 K_SE = 3.0
 
 
@@ -43,8 +45,8 @@ def verdict(doc: dict):
         for p, o in zip(rows, ok):
             if not o:
                 fails.append(f"{name} {p['mode']} gamma={p['gamma_nominal']:g} (gamma_eff {p['gamma_eff']:.3g}): "
-                             f"W2 {p['practical_w2']:.4f} vs {p['ideal_at_gamma_eff_w2']:.4f}, "
-                             f"d = {p['diff_vs_gamma_eff']:+.4f} +- {p['diff_vs_gamma_eff_se']:.4f}")
+                             f"W2 {p['practical_w2']:.3f} vs {p['ideal_at_gamma_eff_w2']:.3f} "
+                             f"({p['diff_vs_gamma_eff']:+.3f} +- {p['diff_vs_gamma_eff_se']:.3f})")
     p0 = preds[0]
     text = (f"toy loop, lambda={p0['lam']:g}, n={p0['n']}, {p0['generations']} generations, {p0['seeds']} seeds, "
             f"fixed and accumulate modes; " + "; ".join(parts)
@@ -52,15 +54,31 @@ def verdict(doc: dict):
     return text, "PASS" if not fails else "FAIL"
 
 
-def gamma_eff_prediction_from(path: Path):
+def fixedpoint_text(doc: dict) -> str:
+    """Where the toy correctors leave p_theta* itself (pi_gamma keeps variance 1): min-max over nominal gammas."""
+    rows = (doc or {}).get("rows") or []
+    parts = []
+    for name in dict.fromkeys(r["corrector"] for r in rows):
+        v = [r["mean_variance"] for r in rows if r["corrector"] == name]
+        parts.append(f"{name} {min(v):.3f}-{max(v):.3f}")
+    return ("; variance each corrector leaves on p_theta* itself (pi_gamma: 1, SE ~0.02): " + ", ".join(parts)) if parts else ""
+
+
+def gamma_eff_prediction_from(path: Path, fixedpoint_path: Path | None = None):
     if not path.exists():
         return f"no results file {RESULTS} (run `python experiments/effective_gamma.py`)", "FAIL"
     doc = json.loads(path.read_text())
-    return with_provenance(*verdict(doc), [(str(RESULTS), doc)])
+    docs = [(str(RESULTS), doc)]
+    text, status = verdict(doc)
+    if fixedpoint_path is not None and fixedpoint_path.exists():
+        fp = json.loads(fixedpoint_path.read_text())
+        text += fixedpoint_text(fp.get("fixedpoint"))
+        docs.append((str(FIXEDPOINT), fp))
+    return with_provenance(text, status, docs)
 
 
 def gamma_eff_prediction(quick: bool):
-    return gamma_eff_prediction_from(repo_root() / RESULTS)
+    return gamma_eff_prediction_from(repo_root() / RESULTS, repo_root() / FIXEDPOINT)
 
 
 CHECKS = [
