@@ -1,7 +1,7 @@
 """Measure the effective correction strength gamma_eff of every practical corrector and place it on the map.
 
     python experiments/effective_gamma.py [--stages toy,digits,motion] [--out figures/gamma_eff_results.json]
-                                          [--figure figures/gamma_eff_map.png] [--overwrite]
+                                          [--figure figures/gamma_eff_map.png] [--overwrite] [--report-only]
 
 Stages: ``toy`` (every corrector of scsc_theory.correction at nominal gamma 0.1, 0.5, 1, 2, 5 on batches of
 m = floor(lambda * 50) points, for the paper's lambdas, raw law at the loop's scale; again at lambda = 0.5 on a
@@ -11,8 +11,8 @@ correction on generation-0 samples and on degraded digits, in the evaluator's fe
 physics corrector at strength 0.3 and 1 on 120 degraded true clips, in the motion evaluator's features),
 ``fixedpoint`` (each toy corrector applied to p_theta* itself: the variance it leaves, 1 for pi_gamma; run as
 ``--stages fixedpoint --out figures/gamma_eff_fixedpoint.json --figure ''`` ). Writes the
-results JSON (with code provenance), the figure, and prints the README tables. Refuses to overwrite an
-existing results file unless ``--overwrite``.
+results JSON (with code provenance), the figure, every table in <out stem>_table.md, and prints the README
+tables (toy rows at nominal gamma 1). Refuses to overwrite an existing output unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import jax
 from scsc_theory._validate import SCSCInputError
 from scsc_theory.correction import CORRECTORS
 from scsc_theory.effective_gamma_report import PAPER_LAMS, plot_map, prediction_markdown, table_markdown
-from scsc_theory.io import provenance, write_json
+from scsc_theory.io import provenance, write_json, write_text
 
 NOMINAL = (0.1, 0.5, 1.0, 2.0, 5.0)
 LAM_MAIN = 0.5
@@ -134,11 +134,20 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=48)
     ap.add_argument("--generations", type=int, default=200)
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="measure nothing: redraw the figure and rewrite the tables from the existing --out file")
     a = ap.parse_args(argv)
     out = Path(a.out)
-    if out.exists() and not a.overwrite:
-        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
+    table = out.with_name(out.stem + "_table.md")
+    if a.report_only:
+        import json
+
+        results = json.loads(out.read_text())
+        return _report(results, a.figure, table)
+    for f in (out, table) + ((Path(a.figure),) if a.figure else ()):
+        if f.exists() and not a.overwrite:
+            print(f"error: {f} exists; pass --overwrite to replace it", file=sys.stderr)
+            return 2
     stages = [s.strip() for s in a.stages.split(",") if s.strip()]
     results = {"experiment": "effective_gamma", "distance": "energy distance (kernel -|x - y|_2), U-statistics",
                "interval": "90% percentile bootstrap, 200 resamples", "stages": stages}
@@ -163,9 +172,15 @@ def main(argv=None):
         groups.append("toy")
     results["provenance"] = provenance(groups + ["effective_gamma"])
     print("wrote", write_json(out, results))
-    if a.figure:
-        print("wrote", plot_map(results, a.figure))
-    print(table_markdown(results))
+    return _report(results, a.figure, table)
+
+
+def _report(results: dict, figure, table: Path) -> int:
+    if figure and any(k in results for k in ("toy", "digits", "motion")):
+        print("wrote", plot_map(results, figure))
+    text = table_markdown(results) + ("\n" + prediction_markdown(results) if "toy" in results else "")
+    print("wrote", write_text(table, text))
+    print(table_markdown(results, toy_gammas=(1.0,)))
     print(prediction_markdown(results))
     return 0
 

@@ -18,13 +18,16 @@ def _fmt_g(x):
     return "inf" if np.isinf(x) else f"{x:.2f}"
 
 
-def table_markdown(results: dict) -> str:
-    """One row per measured (world, corrector, nominal gamma): gamma_eff [interval], residual, E(R,T)."""
+def table_markdown(results: dict, toy_gammas=None) -> str:
+    """One row per measured (world, corrector, nominal gamma): gamma_eff [interval], residual, per direction;
+    ``toy_gammas`` keeps only those nominal gammas of the toy (None: all)."""
     lines = ["| world | raw law | corrector | nominal gamma | gamma_eff [90% interval] | residual E(C, best mix)/E(R, T) "
              "| per-direction gamma_eff (top 2) |", "|---|---|---|---|---|---|---|"]
 
     def row(world, raw, r):
         g = r.get("gamma_nominal")
+        if world == "Gaussian toy" and toy_gammas is not None and g not in toy_gammas:
+            return
         nominal = r.get("nominal_label") or ("replace" if g is None else f"{g:g}")
         lines.append(f"| {world} | {raw} | {r['corrector']} | {nominal} | "
                      f"{_fmt_g(r['gamma_eff'])} [{_fmt_g(r['gamma_lo'])}, {_fmt_g(r['gamma_hi'])}] | "
