@@ -11,11 +11,15 @@ replacing exactly round(gamma/(1+gamma) * m) randomly chosen points (``stratifie
 Two *practical* toy correctors of the original paper code are included for comparison; they
 are not pi_gamma:
 
-* ``histogram``: rejection sampling, on a box around theta*, from a 10x10 histogram of the
+* ``histogram`` (a clean version of the script's ``pointwise``): rejection sampling, on a box around theta*, from a 10x10 histogram of the
   model's samples mixed with the target density, (h + gamma p*)/(1 + gamma) (2-D only).
 * ``ot``: optimal-assignment interpolation: each model point x_i moves to
   (x_i + gamma y_sigma(i))/(1 + gamma) where sigma is the optimal (squared-Euclidean)
   assignment to m fresh target draws y.
+
+The paper code's own correctors, quirks included, are ``pointwise`` (the camera-ready script's
+``PointwiseCorrection``, :mod:`scsc_theory.faithful`) and ``whitening`` (the first commit's
+``WhiteningSelfCorrection``: ``ot`` with Euclidean instead of squared-Euclidean cost).
 
 All correctors share one signature and static shapes: ``x`` has M_max slots of which the first
 ``m`` are active (``m`` may be a traced integer, so one compiled function serves a whole lambda
@@ -29,7 +33,9 @@ import numpy as np
 
 from ._validate import SCSCInputError
 
-CORRECTORS = ("ideal", "stratified", "histogram", "ot")
+CORRECTORS = ("ideal", "stratified", "histogram", "ot", "pointwise", "whitening")
+#: correctors defined for dim = 2 only
+CORRECTORS_2D = ("histogram", "pointwise")
 
 
 def target_fraction(gamma):
@@ -161,8 +167,9 @@ def correct_histogram(key, x, m, gamma, family, theta_star, *, bins: int = 10, h
     return jnp.where((filled & active)[:, None], out, x)
 
 
-def _assignment_host(x, y, m):
-    """Optimal assignment on the host (scipy), batched over leading axes; inactive slots fixed."""
+def _assignment_host(x, y, m, power: int = 2):
+    """Optimal assignment on the host (scipy), batched over leading axes; inactive slots fixed.
+    Cost |x_i - y_j|^power: 2 for ``ot``, 1 (``scipy.spatial.distance.cdist``) for ``whitening``."""
     from scipy.optimize import linear_sum_assignment
 
     x, y, m = np.asarray(x), np.asarray(y), np.asarray(m)
@@ -176,16 +183,21 @@ def _assignment_host(x, y, m):
         out[b] = yf[b]
         if k > 0:
             cost = ((xf[b, :k, None, :] - yf[b, None, :k, :]) ** 2).sum(-1)
+            if power == 1:
+                cost = np.sqrt(cost)
             rows, cols = linear_sum_assignment(cost)
             out[b, rows] = yf[b, cols]
     return out.reshape(y.shape)
 
 
-def correct_ot(key, x, m, gamma, family, theta_star):
-    """Optimal-assignment interpolation towards m fresh target draws: x_i -> (x_i + gamma y_sigma(i))/(1+gamma)."""
+def correct_ot(key, x, m, gamma, family, theta_star, *, power: int = 2):
+    """Optimal-assignment interpolation towards m fresh target draws: x_i -> (x_i + gamma y_sigma(i))/(1+gamma),
+    sigma minimising sum_i |x_i - y_sigma(i)|^power (power 2: ``ot``; 1: ``whitening``)."""
+    from functools import partial
+
     y = family.sample(key, theta_star, x.shape[0]).astype(x.dtype)
     matched = jax.pure_callback(
-        _assignment_host,
+        partial(_assignment_host, power=power),
         jax.ShapeDtypeStruct(y.shape, y.dtype),
         x,
         y,
@@ -197,16 +209,29 @@ def correct_ot(key, x, m, gamma, family, theta_star):
     return jnp.where(active[:, None], moved, x)
 
 
+def correct_whitening(key, x, m, gamma, family, theta_star):
+    """The v1 script's ``WhiteningSelfCorrection``: ``ot`` with Euclidean cost (``cdist``), x_i -> t y + (1 - t) x_i."""
+    return correct_ot(key, x, m, gamma, family, theta_star, power=1)
+
+
+def _pointwise(key, x, m, gamma, family, theta_star):
+    from .faithful import correct_pointwise
+
+    return correct_pointwise(key, x, m, gamma, family, theta_star)
+
+
 _TABLE = {
     "ideal": correct_ideal,
     "stratified": correct_stratified,
     "histogram": correct_histogram,
     "ot": correct_ot,
+    "pointwise": _pointwise,
+    "whitening": correct_whitening,
 }
 
 
 def get_corrector(name: str):
-    """Look a corrector up by name: one of ideal | stratified | histogram | ot."""
+    """Look a corrector up by name: one of :data:`CORRECTORS`."""
     if name not in _TABLE:
         raise SCSCInputError(f"corrector must be one of {', '.join(CORRECTORS)} (got {name!r})")
     return _TABLE[name]

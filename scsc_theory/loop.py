@@ -26,9 +26,16 @@ generation costs O(d^3) and O(d^2) random numbers for any n and lambda. ``"finit
 reference: the two agree in distribution (the law of theta_t given theta_0), not draw for draw
 (``tests/test_stats_sampling.py``).
 
+Workflows (``mode``, named as the literature names them: :mod:`scsc_theory.workflows`):
 ``mode="fixed"`` (the theory): fresh synthetic points each generation, weights 1/n per real
 point and lambda/m per synthetic point, exactly the objective of Definition 4.2.
-``mode="accumulate"`` (the paper's original toy script): generation i fits the concatenation of
+``mode="replace"``: the same with the real data dropped (= ``fully_synthetic=True``, same numbers).
+``mode="accumulate-all"``: all real points and every generation's m synthetic points so far, weight 1
+each; the population analogue puts weight lambda on pi_gamma p_theta_j for every j <= t.
+``mode="accumulate-subsample"``: ``subsample`` points (default n) drawn uniformly without replacement
+from that pool each generation (key fold_in(generation key, 7); finite sampling only).
+``mode="toy-schedule"`` (the paper's original toy script; alias ``"accumulate"``, identical numbers):
+generation i fits the concatenation of
 the n real points and, for every earlier generation j <= i, the first floor((j+1) m/(i+1))
 corrected points that generation j drew (all points weight 1), so the effective lambda grows
 like lambda (i+2)/2. The population analogue uses weights lambda (j+1)/(i+1) on pi_gamma p_theta_j.
@@ -56,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import correction as _corr
+from . import workflows as _wf
 from ._validate import (
     SCSCInputError,
     check_choice,
@@ -63,7 +71,8 @@ from ._validate import (
     check_nonneg,
 )
 
-MODES = ("fixed", "accumulate")
+#: workflow names (:data:`scsc_theory.workflows.WORKFLOWS`) and the old alias "accumulate" (= "toy-schedule")
+MODES = _wf.WORKFLOWS + tuple(_wf.ALIASES)
 SAMPLINGS = ("finite", "population", "stats")
 #: PRNG implementations of ``jax.random`` selectable per run (same seed semantics; default first)
 #: (threefry4x32 is left out: with jax 0.10.2 on CPU a 2-config, 3-generation chunk keyed with it did
@@ -110,6 +119,8 @@ class LoopSpec:
     corrector: str = "ideal"
     fully_synthetic: bool = False
     prng: str = DEFAULT_PRNG
+    #: training-set size of mode="accumulate-subsample" (0 otherwise)
+    subsample: int = 0
 
 
 @dataclasses.dataclass
@@ -172,8 +183,11 @@ def _make_fns(family, data_law, spec: LoopSpec):
             r_mean, r_cov = weighted_moments_of(family, x_real, w_real)
             return {"fit": family.init_state(params0), "real_mean": r_mean, "real_scatter": n * r_cov}
         state = {"fit": family.init_state(params0), "x_real": x_real}
-        if spec.mode == "accumulate":
-            if spec.sampling == "finite" and _has_stats(family):
+        if spec.mode == "accumulate-all" and spec.sampling == "finite" and _has_stats(family):
+            # running sum of the synthetic points' sufficient statistics: O(1) work per refit
+            state["acc"] = jax.tree_util.tree_map(lambda a: jnp.zeros_like(a[0]), family.suff_stats(x_real[:1]))
+        elif spec.mode in _wf.ACCUMULATING:
+            if spec.mode == "toy-schedule" and spec.sampling == "finite" and _has_stats(family):
                 # prefix sums of sufficient statistics per generation: O(T) work per refit
                 stats = family.suff_stats(x_real[:1])
                 state["cumbuf"] = jax.tree_util.tree_map(
@@ -206,7 +220,8 @@ def _make_fns(family, data_law, spec: LoopSpec):
                 hist = jax.tree_util.tree_map(lambda h, a: h.at[t].set(a), state["history"], params)
                 new["history"] = hist
                 j = jnp.arange(T)
-                weights = jnp.where(j <= t, lam * (j + 1) / (t + 1), 0.0)
+                per_gen = lam if spec.mode == "accumulate-all" else lam * (j + 1) / (t + 1)
+                weights = jnp.where(j <= t, per_gen, 0.0)
                 thetas = hist
             new_params = family.population_update(data_law, theta_star, thetas, weights, gamma)
             new["fit"] = family.init_state(new_params)
@@ -227,12 +242,20 @@ def _make_fns(family, data_law, spec: LoopSpec):
         x_real = state["x_real"]
         dt = x_real.dtype
         real_w = 0.0 if spec.fully_synthetic else 1.0
-        if spec.mode == "fixed":
+        if spec.mode in ("fixed", "replace"):
             active = jnp.arange(M) < m
             w_syn = jnp.where(active, jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0), 0.0)
             w = jnp.concatenate([jnp.full((n,), real_w / n), w_syn]).astype(dt)
             new["fit"] = family.fit(state["fit"], jnp.concatenate([x_real, x_syn]), w, k_fit)
-        elif _has_stats(family):
+        elif spec.mode == "accumulate-all" and "acc" in state:
+            active = (jnp.arange(M) < m).astype(dt)
+            acc = jax.tree_util.tree_map(lambda b, a: b + jnp.einsum("n,n...->...", active, a),
+                                         state["acc"], family.suff_stats(x_syn))
+            new["acc"] = acc
+            real = jax.tree_util.tree_map(lambda a: real_w * jnp.sum(a, 0), family.suff_stats(x_real))
+            wsum = (real_w * n + (t + 1) * m).astype(dt)
+            new["fit"] = family.fit_from_stats(state["fit"], jax.tree_util.tree_map(jnp.add, acc, real), wsum)
+        elif spec.mode == "toy-schedule" and _has_stats(family):
             cum = jax.tree_util.tree_map(
                 lambda a: jnp.concatenate([jnp.zeros((1,) + a.shape[1:], a.dtype), jnp.cumsum(a, 0)]),
                 family.suff_stats(x_syn),
@@ -249,9 +272,11 @@ def _make_fns(family, data_law, spec: LoopSpec):
         else:
             buf = state["buffer"].at[t].set(x_syn)
             new["buffer"] = buf
-            counts = accumulate_counts(t, m, T)
+            counts = accumulate_counts(t, m, T) if spec.mode == "toy-schedule" else jnp.where(jnp.arange(T) <= t, m, 0)
             keep = (jnp.arange(M)[None, :] < counts[:, None]).reshape(-1).astype(dt)
             w = jnp.concatenate([jnp.full((n,), real_w, dt), keep])
+            if spec.mode == "accumulate-subsample":
+                w = _subsample_weights(jax.random.fold_in(k_fit, 7), w, spec.subsample)
             x = jnp.concatenate([x_real, buf.reshape(-1, buf.shape[-1])])
             new["fit"] = family.fit(state["fit"], x, w, k_fit)
         return new, k_met
@@ -261,6 +286,14 @@ def _make_fns(family, data_law, spec: LoopSpec):
         return record(state, key)
 
     return init, step, record, record0
+
+
+def _subsample_weights(key, pool, size: int):
+    """Weights 1 on ``size`` slots drawn uniformly without replacement among the slots with pool weight > 0
+    (all of them when the pool is smaller), 0 elsewhere: the smallest ``size`` of i.i.d. uniform keys."""
+    u = jnp.where(pool > 0, jax.random.uniform(key, pool.shape, pool.dtype), jnp.inf)
+    neg, idx = jax.lax.top_k(-u, size)
+    return jnp.zeros_like(pool).at[idx].set(jnp.where(jnp.isfinite(neg), 1.0, 0.0).astype(pool.dtype))
 
 
 def weighted_moments_of(family, x, w):
@@ -307,6 +340,7 @@ def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mo
     generations = check_int("generations", generations, 1)
     check_choice("mode", mode, MODES)
     check_choice("sampling", sampling, SAMPLINGS)
+    _wf.check_combination(mode, sampling=sampling)
     _corr.get_corrector(corrector)
     lam, gamma, seed = _broadcast_configs(lam, gamma, seed)
     for i, v in enumerate(lam):
@@ -323,12 +357,10 @@ def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mo
         if not _has_sample_stats(family):
             raise SCSCInputError(f"sampling='stats' needs exact sufficient-statistic draws; family {family.name!r} has none "
                                  "(use sampling='finite')")
-        if mode != "fixed":
-            raise SCSCInputError(f"sampling='stats' is defined for mode='fixed' only (got mode={mode!r})")
         if corrector not in _corr.STATS_CORRECTORS:
             raise SCSCInputError(f"sampling='stats' needs corrector in {{{', '.join(_corr.STATS_CORRECTORS)}}} (got {corrector!r})")
-    if corrector == "histogram" and data_law.dim != 2:
-        raise SCSCInputError(f"corrector 'histogram' needs dim=2 (got dim={data_law.dim})")
+    if corrector in _corr.CORRECTORS_2D and data_law.dim != 2:
+        raise SCSCInputError(f"corrector {corrector!r} needs dim=2 (got dim={data_law.dim})")
     return lam, gamma, seed, n, generations
 
 
@@ -350,6 +382,7 @@ def run_loop(
     progress: bool = False,
     record_thetas: bool = True,
     prng: str = DEFAULT_PRNG,
+    subsample: Optional[int] = None,
 ) -> LoopResult:
     """Run the SCSC loop for every config (lam[c], gamma[c], seed[c]) at once.
 
@@ -360,9 +393,17 @@ def run_loop(
     ``chunk`` splits the generations into equal jitted pieces (for a progress bar); results do
     not depend on it. ``prng`` names the ``jax.random`` implementation (one of :data:`PRNGS`; the
     default threefry2x32 reproduces earlier versions; recorded as ``result.spec.prng``).
+    ``mode`` names the workflow (:mod:`scsc_theory.workflows`); ``subsample`` is the training-set
+    size of ``mode="accumulate-subsample"`` (default n).
     Returns a :class:`LoopResult`.
     """
     check_choice("prng", prng, PRNGS)
+    check_choice("mode", mode, MODES)
+    mode = _wf.check_combination(mode, sampling=sampling, fully_synthetic=fully_synthetic, subsample=subsample)
+    if mode == "replace":
+        fully_synthetic = True
+    if mode == "accumulate-subsample":
+        subsample = n if subsample is None else check_int("subsample", subsample, 1)
     lam, gamma, seed, n, generations = validate_loop_args(
         family, data_law, lam=lam, gamma=gamma, seed=seed, n=n, generations=generations,
         mode=mode, sampling=sampling, corrector=corrector,
@@ -373,10 +414,13 @@ def run_loop(
     if fully_synthetic and np.any(m < 2):
         raise SCSCInputError(f"fully_synthetic needs floor(lam*n) >= 2 synthetic points (got lam={lam.min()}, n={n})")
     m_max = int(m.max()) if sampling == "finite" else 0
+    if mode == "accumulate-subsample" and subsample > n + generations * m_max:
+        raise SCSCInputError(f"subsample must be <= n + generations * floor(lam n) = {n + generations * m_max}, "
+                             f"the final pool size (got {subsample})")
     C = lam.size
     theta_star = family.theta_star(data_law)
     dtype_bytes = jnp.zeros(()).dtype.itemsize
-    if mode == "accumulate" and sampling == "finite":
+    if mode in _wf.ACCUMULATING and sampling == "finite":
         need = C * generations * max(m_max, 1) * data_law.dim * dtype_bytes
         if need > MAX_BUFFER_BYTES:
             raise SCSCInputError(
@@ -384,7 +428,8 @@ def run_loop(
                 "use fewer configs, generations or a smaller lam*n"
             )
     spec = LoopSpec(n=n, generations=generations, m_max=m_max, mode=mode, sampling=sampling,
-                    corrector=corrector, fully_synthetic=bool(fully_synthetic), prng=prng)
+                    corrector=corrector, fully_synthetic=bool(fully_synthetic), prng=prng,
+                    subsample=int(subsample or 0))
 
     if theta0 is None:
         use_theta0 = np.zeros(C, bool)

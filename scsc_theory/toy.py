@@ -4,10 +4,11 @@ p_data = N(0, I_2); one Gaussian fitted by MLE; n = 50 real points; lambda = 0.5
 gamma in {0, 0.01, 0.03, 0.1, 0.3, 1, 2, 5}; metric: closed-form W2 between the fitted Gaussian
 and p_theta* (= p_data when well specified).
 
-Two modes (see :mod:`scsc_theory.loop`): ``accumulate`` is the original script (every earlier
-generation's synthetic points are kept, so the effective lambda grows to about lambda (T+1)/2,
-~125 at T = 500), ``fixed`` is the setting of Theorem 4.3 (fresh floor(lambda n) points each
-generation). Unlike the original script, every run is seeded and averaged over seeds.
+Workflows (see :mod:`scsc_theory.workflows`): ``toy-schedule`` (alias ``accumulate``, the default
+here) is the original script (every earlier generation's synthetic points are kept, so the effective
+lambda grows to about lambda (T+1)/2, ~125 at T = 500), ``fixed`` is the setting of Theorem 4.3
+(fresh floor(lambda n) points each generation); ``replace``, ``accumulate-all`` and
+``accumulate-subsample`` are the literature's other workflows. Unlike the original script, every run is seeded and averaged over seeds.
 """
 from __future__ import annotations
 
@@ -34,17 +35,19 @@ def check_toy_size(*, lam: float, n: int, dim: int, configs: int, generations: i
     int32 or whose per-generation point buffers (both modes; the accumulate mode keeps every
     generation's points) would exceed :data:`MAX_TOY_BYTES`. The message states the limit."""
     from ._validate import SCSCInputError
+    from .workflows import ACCUMULATING, canonical
 
+    keeps = canonical(mode) in ACCUMULATING
     m = math.floor(float(lam) * int(n) + 1e-9)
     if m > MAX_SYNTHETIC:
         raise SCSCInputError(f"lam * n = {float(lam) * int(n):.4g} synthetic points per generation exceeds the limit "
                              f"{MAX_SYNTHETIC} (int32); use a smaller --lam or --n")
     per_gen = (int(n) + max(m, 1)) * int(dim) * dtype_bytes * 4  # points, corrected copy and work arrays
-    need = configs * (per_gen + (generations * max(m, 1) * int(dim) * dtype_bytes if mode == "accumulate" else 0))
+    need = configs * (per_gen + (generations * max(m, 1) * int(dim) * dtype_bytes if keeps else 0))
     if need > MAX_TOY_BYTES:
         raise SCSCInputError(
             f"run too large: about {need / 2**30:.1f} GiB of point buffers for {configs} configs (n={n}, "
-            f"floor(lam n)={m}, dim={dim}{f', {generations} generations kept' if mode == 'accumulate' else ''}); "
+            f"floor(lam n)={m}, dim={dim}{f', {generations} generations kept' if keeps else ''}); "
             f"the limit is {MAX_TOY_BYTES / 2**30:.0f} GiB: use a smaller --n, --lam, --seeds or fewer gammas")
 
 
@@ -74,6 +77,7 @@ def run_toy(
     data: str = "normal",
     progress: bool = False,
     prng: str = "threefry2x32",
+    subsample: Optional[int] = None,
 ) -> ToyRun:
     """Run the toy sweep (all gammas x seeds in one jitted call) and summarise final W2 per gamma."""
     from .data import make_data_law
@@ -94,6 +98,7 @@ def run_toy(
     res = run_loop(
         Gaussian(dim), law, lam=L, gamma=G, seed=S, n=n, generations=generations, mode=mode,
         sampling=sampling, corrector=corrector, chunk=chunk, progress=progress, prng=prng,
+        subsample=subsample,
     )
     elapsed = time.perf_counter() - t0
     shape = (len(gammas), seeds, generations + 1)
@@ -109,6 +114,7 @@ def run_toy(
     summary = {
         "experiment": "toy",
         "mode": mode,
+        "workflow": res.spec.mode,
         "sampling": sampling,
         "corrector": corrector,
         "prng": prng,

@@ -12,7 +12,13 @@ def register(sub) -> None:
         help="the paper's toy experiment: one Gaussian refitted on real + corrected synthetic data",
         description="Run all gammas x seeds as one jit-compiled sweep and write summary.json, curves.npz and a figure.",
     )
-    p.add_argument("--mode", default="accumulate", help="accumulate (original script) | fixed (Theorem 4.3 setting)")
+    p.add_argument("--mode", default="accumulate",
+                   help="workflow: toy-schedule (the original script's schedule; its alias accumulate is the default, "
+                        "which keeps the figure name toy_w2_accumulate.png) | fixed (Theorem 4.3: n real + "
+                        "floor(lam n) fresh synthetic) | replace (fresh synthetic only) | accumulate-all (all real + "
+                        "all past synthetic, equal weights) | accumulate-subsample (--subsample points drawn from that pool)")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="training-set size of --mode accumulate-subsample (default --n)")
     p.add_argument("--sampling", default="finite", help="finite | population (exact infinite-sample map) | stats "
                    "(exact sufficient-statistic draws: fixed mode, ideal/stratified corrector)")
     p.add_argument("--prng", default="threefry2x32",
@@ -24,7 +30,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=50, help="real points (default 50)")
     p.add_argument("--dim", type=int, default=2, help="dimension (default 2)")
     p.add_argument("--data", default="normal", help="normal | laplace | student-t | mixture (default normal)")
-    p.add_argument("--corrector", default="ideal", help="ideal | stratified | histogram | ot (default ideal)")
+    p.add_argument("--corrector", default="ideal", help="ideal | stratified | histogram | ot (clean) | "
+                   "pointwise | whitening (the paper scripts' own, quirks included; see README) (default ideal)")
     p.add_argument("--out", default=None, help="results folder (default runs/toy_<mode>)")
     p.add_argument("--figures", default=None, help="folder for toy_w2_<mode>.png (default: the --out folder; "
                    "`--figures figures` replaces the committed figures)")
@@ -40,14 +47,19 @@ def _validate(args):
     from ..loop import MODES, PRNGS, SAMPLINGS
     from ..toy import check_toy_size
 
+    from ..workflows import check_combination
+
     check_choice("mode", args.mode, MODES)
     check_choice("sampling", args.sampling, SAMPLINGS)
     check_choice("prng", args.prng, PRNGS)
-    if args.sampling == "stats" and (args.mode != "fixed" or args.corrector not in ("ideal", "stratified")):
+    if args.sampling == "stats" and (args.mode not in ("fixed", "replace") or args.corrector not in ("ideal", "stratified")):
         from .._validate import SCSCInputError
 
-        raise SCSCInputError(f"--sampling stats needs --mode fixed and --corrector ideal|stratified "
+        raise SCSCInputError(f"--sampling stats needs --mode fixed|replace and --corrector ideal|stratified "
                              f"(got --mode {args.mode}, --corrector {args.corrector})")
+    check_combination(args.mode, sampling=args.sampling, subsample=args.subsample)
+    if args.subsample is not None:
+        check_int("subsample", args.subsample, 1)
     check_choice("corrector", args.corrector, CORRECTORS)
     check_choice("data", args.data, DATA_LAWS)
     check_int("seeds", args.seeds, 1)
@@ -79,7 +91,7 @@ def run(args) -> int:
     run_ = run_toy(
         mode=args.mode, lam=args.lam, gammas=gammas, n=args.n, dim=args.dim, generations=args.generations,
         seeds=args.seeds, corrector=args.corrector, sampling=args.sampling, data=args.data,
-        progress=sys.stderr.isatty(), prng=args.prng,
+        progress=sys.stderr.isatty(), prng=args.prng, subsample=args.subsample,
     )
     files = write_toy(run_, out, fig)
     s = run_.summary
