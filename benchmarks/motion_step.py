@@ -67,13 +67,14 @@ def interleaved(fns: dict, repeats: int) -> dict:
         t0 = time.perf_counter()
         fn()
         warm[name] = time.perf_counter() - t0
-    ts = {name: [] for name in fns}
+    ts, cpu = {name: [] for name in fns}, {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             ts[name].append(time.perf_counter() - t0)
-    return {name: dict(_summary(v), first_call=warm[name]) for name, v in ts.items()}
+            cpu[name].append(time.process_time() - c0)
+    return {name: dict(_summary(v), first_call=warm[name], cpu=_summary(cpu[name])) for name, v in ts.items()}
 
 
 def torch_twin(model):
@@ -186,7 +187,7 @@ def torch_callables(net, abar_np, cfg, x, y, labels, steps, sample_args, num_cla
 
     torch.manual_seed(0)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=cfg.weight_decay)
-    abar = torch.from_numpy(np.asarray(abar_np, np.float32))
+    abar = torch.from_numpy(np.array(abar_np, np.float32))
     xt_, yt_ = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y)).long()
     n, B, Tn = xt_.shape[0], cfg.batch_size, abar.shape[0]
 
@@ -354,6 +355,11 @@ def main(argv=None):
         print(f"ratio JAX/PyTorch (speed, median of per-repeat ratios [min, max]): training {rt['median']:.2f}x "
               f"[{rt['min']:.2f}, {rt['max']:.2f}], sampling {rs['median']:.2f}x [{rs['min']:.2f}, {rs['max']:.2f}] "
               f"({best[4:]})")
+        res["ratio_train_cpu_time"] = _ratios(tr["jax_train"]["cpu"], tr["torch_train"]["cpu"])
+        rc = res["ratio_train_cpu_time"]
+        print(f"process CPU time per training repeat: JAX {tr['jax_train']['cpu']['median']:.2f} s, PyTorch "
+              f"{tr['torch_train']['cpu']['median']:.2f} s, ratio {rc['median']:.2f}x [{rc['min']:.2f}, {rc['max']:.2f}] "
+              "(load-robust at --threads 1; at more threads it counts spin-waiting too)")
     la = res["load_average_after"]
     print(f"load average after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (a shared machine: read ratios, not absolutes)")
     if args.json:
