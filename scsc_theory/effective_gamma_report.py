@@ -64,6 +64,15 @@ def prediction_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bar(g, lo, hi):
+    """(y, [[down], [up]]) of a point and its interval on the plot's range [0, Y_TOP] (None/inf clipped)."""
+    def c(v):
+        return Y_TOP if v is None or v > Y_TOP else max(float(v), 0.0)
+
+    y = c(g)
+    return y, [[y - min(c(lo), y)], [max(c(hi), y) - y]]
+
+
 def plot_map(results: dict, path) -> Path:
     """figures/gamma_eff_map.png: admissible region, the boundary, and each corrector at (lambda, gamma_eff)."""
     import matplotlib
@@ -86,9 +95,8 @@ def plot_map(results: dict, path) -> Path:
         rows = [r for r in toy["measurements"] if r["corrector"] == name]
         for k, r in enumerate(rows):
             x = r["lam"] + offsets[j]
-            y, lo, hi = (min(v, Y_TOP) if v is not None else np.nan for v in (r["gamma_eff"], r["gamma_lo"], r["gamma_hi"]))
-            y, lo = max(y, 0.0), max(lo, 0.0)
-            ax.errorbar([x], [y], yerr=[[y - lo], [hi - y]], fmt="o", ms=4, color=cmap(j), capsize=2, lw=1,
+            y, err = _bar(r["gamma_eff"], r["gamma_lo"], r["gamma_hi"])
+            ax.errorbar([x], [y], yerr=err, fmt="o", ms=4, color=cmap(j), capsize=2, lw=1,
                         label=f"toy {name}" if k == 0 else None)
             ax.plot([x], [r["gamma_nominal"]], marker="_", ms=9, color=cmap(j), alpha=0.7)
     dig = results.get("digits", {})
@@ -101,19 +109,20 @@ def plot_map(results: dict, path) -> Path:
                 g = r["gamma_nominal"]
                 unresolved.append(f"{raw} {'replace' if g is None else f'{g:g}'}")
                 continue
-            y = min(r["gamma_eff"], Y_TOP)
+            y, err = _bar(r["gamma_eff"], lo, hi)
             for i, lam in enumerate(PAPER_LAMS):
-                ax.errorbar([lam + dx], [y], yerr=[[y - max(min(lo, Y_TOP), 0.0)], [min(hi, Y_TOP) - y]], fmt=mk,
+                ax.errorbar([lam + dx], [y], yerr=err, fmt=mk,
                             mfc="none", color="tab:brown", ms=5, capsize=2, lw=0.8,
                             label=(f"digits k-means ({'gen-0' if raw == 'gen0' else 'degraded'} raw), features"
                                    if i == 0 and k == 0 else None))
     for k, r in enumerate(results.get("motion", {}).get("degraded", [])):
-        lo, hi = r["gamma_lo"], r["gamma_hi"]
-        y = min(max(r["gamma_eff"], 0.0), Y_TOP)
+        y, err = _bar(r["gamma_eff"], r["gamma_lo"], r["gamma_hi"])
+        below = r["gamma_eff"] is not None and r["gamma_eff"] < 0
         for i, lam in enumerate(PAPER_LAMS):
-            ax.errorbar([lam + 0.14 + 0.02 * k], [y], yerr=[[y - min(max(lo, 0.0), y)], [min(hi, Y_TOP) - y]], fmt="^",
-                        mfc="none", color="tab:purple", ms=5, capsize=2, lw=0.8,
-                        label=f"motion physics corrector, strength {r['strength']:g} (degraded raw), features"
+            ax.errorbar([lam + 0.14 + 0.03 * k], [y], yerr=err, fmt="v" if below else "^",
+                        mfc="none", color="tab:purple" if k else "tab:pink", ms=5, capsize=2, lw=0.8,
+                        label=(f"motion physics corrector, strength {r['strength']:g} (degraded raw), features"
+                               + (f": gamma_eff {r['gamma_eff']:.2f} < 0, drawn at 0" if below else ""))
                         if i == 0 else None)
     if unresolved:
         ax.text(0.02, 0.88, "digits k-means, interval spans 0..inf (not placed): " + ", ".join(unresolved),
@@ -127,6 +136,6 @@ def plot_map(results: dict, path) -> Path:
     ax.set_xlabel("lambda (the paper's: toy 0.5; MNIST 0.2, 0.5, 1, 1.5)")
     ax.set_ylabel("gamma (markers: gamma_eff with 90% bootstrap interval; dash: nominal gamma)")
     ax.set_title("Where practical correctors sit on Theorem 4.3's map (Gaussian, C = 1)", fontsize=10)
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, which="both")
     return save_figure(fig, path)
