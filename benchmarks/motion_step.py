@@ -280,6 +280,7 @@ def main(argv=None):
     import jaxlib
 
     from scsc_theory.diffusion import TrainConfig, cosine_schedule
+    from scsc_theory.io import provenance, write_json
     from scsc_theory.motion.data import ACTION_CLASSES, N_FEATURES
     from scsc_theory.motion.model import get_preset, make_denoiser, num_params
 
@@ -320,6 +321,7 @@ def main(argv=None):
     labels = (np.arange(clips) % C).astype(np.int32)
     sample_args = ((T, F), preset.sample_steps, preset.guidance, preset.sampler_eta)
     fns = jax_callables(model, sched, cfg, x, y, jnp.asarray(labels), steps, key, sample_args)
+    prov = provenance(["motion"])  # of the code imported now, not of the files when the run ends
     res = {"preset": preset.name, "steps": steps, "clips": clips, "sample_steps": preset.sample_steps,
            "repeats": args.repeats, "batch_size": preset.batch_size, "env": env, "jax_params": num_params(model)}
     if torch is not None:
@@ -363,9 +365,7 @@ def main(argv=None):
     la = res["load_average_after"]
     print(f"load average after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (a shared machine: read ratios, not absolutes)")
     if args.json:
-        from scsc_theory.io import provenance, write_json
-
-        res["provenance"] = provenance(["motion"])
+        res["provenance"] = prov
         write_json(args.json, res)
         print(f"wrote {args.json}")
     return 0
