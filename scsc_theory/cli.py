@@ -15,7 +15,7 @@ import sys
 from ._validate import SCSCInputError
 
 #: Order in which sub-commands are listed and quick reproductions run.
-COMMANDS = ("toy", "constants", "checks", "sweep", "conjecture", "motion", "digits", "reproduce")
+COMMANDS = ("toy", "collapse", "constants", "checks", "sweep", "conjecture", "motion", "digits", "reproduce")
 
 
 def command_modules():

@@ -64,3 +64,16 @@ def test_cli_toy_runs_a_named_workflow_and_refuses_a_bad_pair(tmp_path, capsys):
     assert "--sampling stats needs --mode fixed|replace" in capsys.readouterr().err
     assert main(["toy", "--mode", "fixed", "--subsample", "5", "--out", str(tmp_path / "y")]) == 2
     assert "subsample is a parameter" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_collapse_writes_its_figure_and_exact_curves(tmp_path):
+    import json
+
+    out = tmp_path / "c"
+    assert main(["collapse", "--family", "linreg", "--seeds", "4", "--generations", "3", "--gamma", "0,1",
+                 "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["final_mean"]) == {"fixed", "replace", "accumulate-all", "accumulate-subsample", "toy-schedule"}
+    assert (out / "collapse_linreg.png").exists() and s["provenance"]["source_hash"]
+    assert main(["collapse", "--family", "bogus", "--out", str(out)]) == 2
