@@ -176,7 +176,9 @@ def main(argv=None):
 
 
 def _report(results: dict, figure, table: Path) -> int:
-    if figure and any(k in results for k in ("toy", "digits", "motion")):
+    if not any(k in results for k in ("toy", "digits", "motion")):
+        return 0  # the fixedpoint stage alone: its numbers are in the results file
+    if figure:
         print("wrote", plot_map(results, figure))
     text = table_markdown(results) + ("\n" + prediction_markdown(results) if "toy" in results else "")
     print("wrote", write_text(table, text))
