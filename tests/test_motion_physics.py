@@ -202,3 +202,19 @@ def test_lower_strength_tolerates_mild_violations(clean):
     score1 = metrics.validity_score(q)
     assert score1[0] > 0 and metrics.validity_score(q, scale=1 / 0.3)[0] == 0
     assert physics.needs_correction(q, strength=1.0)[0] and not physics.needs_correction(q, strength=0.3)[0]
+
+
+def test_a_fallen_input_whose_rollouts_all_fall_gets_the_plain_rollout(clean):
+    """Stated rule: the input comes back (flagged) only when it did not fall itself; a clip lying on the
+    floor (torso 90 degrees from upright) is replaced by the plain tracking rollout, iteration 0."""
+    q = clean[:2].copy()
+    q[..., 3:7] = [np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0]     # lying on its side
+    q[..., 2] = 0.2
+    assert physics.fallen(q).all()
+    c = physics.correct(q)
+    assert c.corrected.all() and not c.fallback.any()
+    lying = physics.fallen(c.qpos) & (c.iteration == 0)
+    assert lying.any()
+    plain, _ = physics.simulate_tracking(q[lying])
+    np.testing.assert_allclose(c.qpos[lying], plain, atol=1e-9)
+    assert not np.allclose(c.qpos[lying], q[lying])
