@@ -24,7 +24,7 @@ import numpy as np, jax, jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from scsc_theory import Gaussian, Normal
 from scsc_theory import correction as corr
-from scsc_theory.loop import LoopSpec, _compiled_runner, synthetic_count
+from scsc_theory.loop import LoopSpec, compiled_runner, synthetic_count
 C, T = int(sys.argv[1]), int(sys.argv[2])
 fam, law = Gaussian(2), Normal.standard(2)
 rng = np.random.default_rng(0)
@@ -38,11 +38,11 @@ dt = jnp.zeros(()).dtype
 out = {"devices": len(devs)}
 for sampling in ("stats", "finite"):
     spec = LoopSpec(n=n, generations=T, m_max=0 if sampling == "stats" else int(m.max()), sampling=sampling)
-    run = _compiled_runner(fam, law, spec, T)
+    run = compiled_runner(fam, law, spec, T)
     ts = fam.theta_star(law)
     th0 = jax.tree_util.tree_map(lambda a: put(np.broadcast_to(np.asarray(a), (C,) + a.shape).copy()), ts)
     args = (put(lam.astype(dt)), put(gam.astype(dt)), put(seed.astype(np.uint32)))
-    st, _ = run["init"](*args, th0, put(np.zeros(C, bool)))
+    st, _ = run.init(*args, th0, put(np.zeros(C, bool)))
     if sampling == "stats":
         lo, cdf = corr.count_table("ideal", m, gam)
         st = dict(st, count_lo=put(lo), count_cdf=put(cdf.astype(dt)))
@@ -50,7 +50,7 @@ for sampling in ("stats", "finite"):
     for r in range(4):
         s_in = jax.tree_util.tree_map(jnp.copy, st)
         t0 = time.perf_counter()
-        res = run["chunk"](jnp.asarray(0, jnp.int32), s_in, *args, put(m.astype(np.int32)))
+        res = run.chunk(jnp.asarray(0, jnp.int32), s_in, *args, put(m.astype(np.int32)))
         jax.block_until_ready(res)
         if r > 0:
             best = min(best, time.perf_counter() - t0)

@@ -24,18 +24,18 @@ def per_generation(n, d, C, T, sampling, repeats, prng="threefry2x32"):
 
     from scsc_theory import Gaussian, Normal
     from scsc_theory import correction as corr
-    from scsc_theory.loop import LoopSpec, _compiled_runner, synthetic_count
+    from scsc_theory.loop import LoopSpec, compiled_runner, synthetic_count
 
     fam, law = Gaussian(d), Normal.standard(d)
     lam, gam, seed = np.full(C, 0.5), np.full(C, 1.0), np.arange(C)
     m = synthetic_count(lam, n)
     spec = LoopSpec(n=n, generations=T, m_max=0 if sampling == "stats" else int(m.max()), sampling=sampling, prng=prng)
-    run = _compiled_runner(fam, law, spec, T)
+    run = compiled_runner(fam, law, spec, T)
     dt = jnp.zeros(()).dtype
     ts = fam.theta_star(law)
     th0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (C,) + a.shape), ts)
     args = (jnp.asarray(lam, dt), jnp.asarray(gam, dt), jnp.asarray(seed, jnp.uint32))
-    st, _ = run["init"](*args, th0, jnp.zeros(C, bool))
+    st, _ = run.init(*args, th0, jnp.zeros(C, bool))
     if sampling == "stats":
         lo, cdf = corr.count_table("ideal", m, gam)
         st = dict(st, count_lo=jnp.asarray(lo), count_cdf=jnp.asarray(cdf, dt))
@@ -44,7 +44,7 @@ def per_generation(n, d, C, T, sampling, repeats, prng="threefry2x32"):
     for r in range(repeats + 1):
         s_in = jax.tree_util.tree_map(jnp.copy, st)  # the chunk donates its state
         t0 = time.perf_counter()
-        out = run["chunk"](jnp.asarray(0, jnp.int32), s_in, *args, jnp.asarray(m))
+        out = run.chunk(jnp.asarray(0, jnp.int32), s_in, *args, jnp.asarray(m))
         jax.block_until_ready(out)
         if r > 0:  # r = 0 compiles
             best = min(best, time.perf_counter() - t0)

@@ -34,7 +34,7 @@ def main(argv=None):
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from scsc_theory.data import make_data_law
-    from scsc_theory.loop import LoopSpec, _compiled_runner, synthetic_count
+    from scsc_theory.loop import LoopSpec, compiled_runner, synthetic_count
     from scsc_theory.sweep import make_family
 
     fam = make_family(args.family, 2)
@@ -46,7 +46,7 @@ def main(argv=None):
     seed = np.arange(C)
     m = synthetic_count(lam, args.n)
     spec = LoopSpec(n=args.n, generations=T, m_max=int(synthetic_count(1.5, args.n)))
-    run = _compiled_runner(fam, law, spec, T)
+    run = compiled_runner(fam, law, spec, T)
     ts = fam.theta_star(law)
     dt = jnp.zeros(()).dtype
 
@@ -58,8 +58,8 @@ def main(argv=None):
 
     def go(args_):
         l, g, s, th0, use0, mm = args_
-        st, _ = run["init"](l, g, s, th0, use0)
-        t, st, rec = run["chunk"](jnp.asarray(0, jnp.int32), st, l, g, s, mm)
+        st, _ = run.init(l, g, s, th0, use0)
+        t, st, rec = run.chunk(jnp.asarray(0, jnp.int32), st, l, g, s, mm)
         jax.block_until_ready(rec)
 
     def timed(fn, reps):

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scsc_theory.diffusion.loop import read_metrics_csv, summarize  # noqa: E402
 from scsc_theory.io import combined_provenance, save_figure, write_json, write_text  # noqa: E402
-from scsc_theory.motion.loop import ARM_COLORS, PHYS_SCORE, _smooth, format_window_table, window_table  # noqa: E402
+from scsc_theory.diffusion.report import ARM_COLORS, smooth as _smooth  # noqa: E402
+from scsc_theory.motion.loop import PHYS_SCORE, format_window_table, window_table  # noqa: E402
 
 WINDOW = 10
 METRICS = ("fid", "accuracy", PHYS_SCORE, "diversity")

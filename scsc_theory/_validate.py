@@ -6,7 +6,6 @@ allowed range, *before* any array is built or any function is compiled.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 

@@ -51,9 +51,6 @@ def run_collapse(family: str = "linreg", *, gammas=(0.0, 0.5, 2.0), lams=(0.5, 1
 
 def plot_collapse(res: dict, path) -> Path:
     """One panel per workflow: mean (line) and 10-90% band over seeds per (lambda, gamma); exact curves dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure

@@ -43,13 +43,23 @@ def target_fraction(gamma):
     return gamma / (1.0 + gamma)
 
 
+def mix_in_target(key, x, target, gamma, active=None):
+    """pi_gamma on samples (Definition 4.1), the one implementation every world uses: row i of ``x``
+    (draws of p_theta) is replaced by row i of ``target`` (draws of p_theta*, or fresh true data where
+    the world can be sampled) with probability gamma/(1+gamma), independently across rows, so the rows
+    are draws of (p_theta + gamma p_theta*)/(1+gamma). Rows with ``active`` False are kept."""
+    flip = jax.random.uniform(key, (x.shape[0],)) < target_fraction(gamma)
+    if active is not None:
+        flip = flip & active
+    mask = jnp.reshape(flip, (-1,) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, jnp.asarray(target, x.dtype), x)
+
+
 def correct_ideal(key, x, m, gamma, family, theta_star):
-    """Each active point is replaced by a p_theta* draw with probability gamma/(1+gamma)."""
+    """Each active point is replaced by a p_theta* draw with probability gamma/(1+gamma) (:func:`mix_in_target`)."""
     kb, ks = jax.random.split(key)
     y = family.sample(ks, theta_star, x.shape[0]).astype(x.dtype)
-    flip = jax.random.uniform(kb, (x.shape[0],)) < target_fraction(gamma)
-    active = jnp.arange(x.shape[0]) < m
-    return jnp.where((flip & active)[:, None], y, x)
+    return mix_in_target(kb, x, y, gamma, jnp.arange(x.shape[0]) < m)
 
 
 def correct_stratified(key, x, m, gamma, family, theta_star):

@@ -75,9 +75,6 @@ def _bar(g, lo, hi):
 
 def plot_map(results: dict, path) -> Path:
     """figures/gamma_eff_map.png: admissible region, the boundary, and each corrector at (lambda, gamma_eff)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure

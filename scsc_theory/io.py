@@ -79,6 +79,13 @@ def write_npz(path, **arrays) -> Path:
     return _atomic_write_bytes(Path(path), buf.getvalue())
 
 
+def cache_dir() -> Path:
+    """The package's cache folder (motion datasets, trained evaluators): ``$SCSC_CACHE`` if set, else
+    ``~/.cache/scsc_theory``. The one cache-location variable; a cache only saves time, never changes a number."""
+    root = os.environ.get("SCSC_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "scsc_theory"
+
+
 def save_figure(fig, path, close: bool = True) -> Path:
     """Save a matplotlib figure atomically (format by the path's suffix), then close it unless ``close=False``."""
     path = Path(path)
@@ -108,9 +115,9 @@ SOURCE_GROUPS = {
     "toy": _CORE + ("toy.py",),
     "theory": _CORE + ("theory", "symbolic.py"),
     "sweep": _CORE + ("theory", "sweep", "conjecture.py", "distributed.py"),
-    "diffusion": _BASE + ("diffusion",),
-    "motion": _BASE + ("diffusion", "motion"),
-    "digits": _BASE + ("diffusion", "digits"),
+    "diffusion": _BASE + ("correction.py", "diffusion"),
+    "motion": _BASE + ("correction.py", "diffusion", "motion"),
+    "digits": _BASE + ("correction.py", "diffusion", "digits"),
     "effective_gamma": _CORE + ("diffusion", "digits", "effective_gamma.py", "effective_gamma_toy.py",
                                 "effective_gamma_digits.py", "effective_gamma_motion.py"),
 }

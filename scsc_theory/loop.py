@@ -55,8 +55,9 @@ Divergence is a result: a config whose parameters become non-finite is flagged i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -64,6 +65,7 @@ import numpy as np
 
 from . import correction as _corr
 from . import workflows as _wf
+from .families.base import SampleStats, SufficientStats
 from ._validate import (
     SCSCInputError,
     check_choice,
@@ -96,6 +98,65 @@ def root_key(seed, prng: str = DEFAULT_PRNG):
     if prng == DEFAULT_PRNG:
         return jax.random.PRNGKey(seed)
     return jax.random.key(seed, impl=prng)
+
+
+class KeyPurposes(NamedTuple):
+    """The one table of PRNG key purposes of the engine (every other module derives its keys from it).
+
+    From a config's :func:`root_key`: ``fold_in(root, real)`` draws the n real points,
+    ``fold_in(root, initial_fit)`` keys theta_0's fit, ``fold_in(root, initial_record)`` the metrics
+    of generation 0, and ``fold_in(root, generations)`` is the generation key; generation t splits
+    ``fold_in(generation key, t)`` into :class:`StepKeys`; ``subsample`` is folded into the fit key
+    for ``mode="accumulate-subsample"``."""
+
+    real: int = 0
+    generations: int = 1
+    initial_fit: int = 2
+    initial_record: int = 3
+    subsample: int = 7
+
+
+KEYS = KeyPurposes()
+
+
+class StepKeys(NamedTuple):
+    """The four keys of one generation: sample p_theta_t, correct, refit, record metrics."""
+
+    sample: jax.Array
+    correct: jax.Array
+    fit: jax.Array
+    metrics: jax.Array
+
+
+def step_keys(seed, t, prng: str = DEFAULT_PRNG) -> StepKeys:
+    """Keys of generation t of the config with ``seed``: split(fold_in(fold_in(root_key(seed), 1), t), 4)."""
+    key_gen = jax.random.fold_in(root_key(seed, prng), KEYS.generations)
+    return StepKeys(*jax.random.split(jax.random.fold_in(key_gen, t), 4))
+
+
+def initial_record_key(seed, prng: str = DEFAULT_PRNG):
+    """Key of generation 0's metrics: fold_in(root_key(seed), 3)."""
+    return jax.random.fold_in(root_key(seed, prng), KEYS.initial_record)
+
+
+def synthetic_weight(lam, m):
+    """Weight of one synthetic point in the refit of Definition 4.2: lambda/m (0 when m = 0)."""
+    return jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0)
+
+
+def fixed_weights(n: int, M: int, m, lam, dtype, real_w: float = 1.0):
+    """Weights of one fixed-mode refit on n real points and M synthetic slots (Definition 4.2):
+    real_w/n per real point (real_w = 0 drops the real data), lambda/m on the first m synthetic
+    slots, 0 on the masked rest. The empirical objective is then
+    (1/n) sum_i log p(x_i) + (lambda/m) sum_j log p(x~_j), i.e. E_{hat p_data} + lambda E_{hat pi_gamma p_theta_t}."""
+    w_syn = jnp.where(jnp.arange(M) < m, synthetic_weight(lam, m), 0.0)
+    return jnp.concatenate([jnp.full((n,), real_w / n), w_syn]).astype(dtype)
+
+
+def tree_is_finite(tree):
+    """True iff every leaf of ``tree`` is finite everywhere (the engine's per-generation divergence flag)."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def accumulate_counts(i, m, generations: int):
@@ -152,21 +213,6 @@ class LoopResult:
         return self.metrics[metric][:, -1]
 
 
-def _has_stats(family) -> bool:
-    """Families with additive sufficient statistics get an O(T) accumulate mode (same result)."""
-    return getattr(family, "suff_stats", None) is not None and getattr(family, "fit_from_stats", None) is not None
-
-
-def _tree_finite(tree):
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _step_keys(key_gen, t):
-    k = jax.random.fold_in(key_gen, t)
-    return jax.random.split(k, 4)
-
-
 def _make_fns(family, data_law, spec: LoopSpec):
     """Build (init, chunk) pure functions for ONE config; the caller vmaps and jits them."""
     n, T, M = spec.n, spec.generations, spec.m_max
@@ -174,20 +220,21 @@ def _make_fns(family, data_law, spec: LoopSpec):
 
     def init(lam, gamma, seed, theta0, use_theta0):
         key = root_key(seed, spec.prng)
-        x_real = data_law.sample(jax.random.fold_in(key, 0), n)
+        x_real = data_law.sample(jax.random.fold_in(key, KEYS.real), n)
         w_real = jnp.full((n,), 1.0 / n, x_real.dtype)
-        fitted = family.params(family.fit(family.init_state(theta_star), x_real, w_real, jax.random.fold_in(key, 2)))
+        fitted = family.params(family.fit(family.init_state(theta_star), x_real, w_real,
+                                          jax.random.fold_in(key, KEYS.initial_fit)))
         params0 = jax.tree_util.tree_map(lambda a, b: jnp.where(use_theta0, a, b), theta0, fitted)
         if spec.sampling == "stats":
             # the real data enter every refit only through (n, mean, scatter): summarise them once
             r_mean, r_cov = weighted_moments_of(family, x_real, w_real)
             return {"fit": family.init_state(params0), "real_mean": r_mean, "real_scatter": n * r_cov}
         state = {"fit": family.init_state(params0), "x_real": x_real}
-        if spec.mode == "accumulate-all" and spec.sampling == "finite" and _has_stats(family):
+        if spec.mode == "accumulate-all" and spec.sampling == "finite" and isinstance(family, SufficientStats):
             # running sum of the synthetic points' sufficient statistics: O(1) work per refit
             state["acc"] = jax.tree_util.tree_map(lambda a: jnp.zeros_like(a[0]), family.suff_stats(x_real[:1]))
         elif spec.mode in _wf.ACCUMULATING:
-            if spec.mode == "toy-schedule" and spec.sampling == "finite" and _has_stats(family):
+            if spec.mode == "toy-schedule" and spec.sampling == "finite" and isinstance(family, SufficientStats):
                 # prefix sums of sufficient statistics per generation: O(T) work per refit
                 stats = family.suff_stats(x_real[:1])
                 state["cumbuf"] = jax.tree_util.tree_map(
@@ -204,12 +251,11 @@ def _make_fns(family, data_law, spec: LoopSpec):
     def record(state, key):
         p = family.params(state["fit"])
         mets = family.metrics(p, theta_star, key)
-        return {"metrics": mets, "theta": p, "finite": _tree_finite(p)}
+        return {"metrics": mets, "theta": p, "finite": tree_is_finite(p)}
 
     def step(state, t, lam, gamma, seed, m):
         """One generation t -> t+1 for one config. ``t`` is shared by all configs (unbatched)."""
-        key_gen = jax.random.fold_in(root_key(seed, spec.prng), 1)
-        k_sample, k_corr, k_fit, k_met = _step_keys(key_gen, t)
+        k_sample, k_corr, k_fit, k_met = step_keys(seed, t, spec.prng)
         params = family.params(state["fit"])
         new = dict(state)
         if spec.sampling == "population":
@@ -232,7 +278,7 @@ def _make_fns(family, data_law, spec: LoopSpec):
             real_w = 0.0 if spec.fully_synthetic else 1.0
             k_model = _corr.draw_count(k_corr, state["count_lo"], state["count_cdf"])
             w_m, mean_s, scat_s = _corr.corrected_stats(k_sample, m, k_model, family, params, theta_star)
-            per_point = jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0).astype(dt)
+            per_point = synthetic_weight(lam, m).astype(dt)
             syn = (per_point * w_m, mean_s, per_point * scat_s)  # each synthetic point has weight lam/m
             real = (jnp.asarray(real_w, dt), state["real_mean"], (real_w / n) * state["real_scatter"])
             new["fit"] = family.fit_from_moments(state["fit"], _merge_moments(real, syn))
@@ -243,9 +289,7 @@ def _make_fns(family, data_law, spec: LoopSpec):
         dt = x_real.dtype
         real_w = 0.0 if spec.fully_synthetic else 1.0
         if spec.mode in ("fixed", "replace"):
-            active = jnp.arange(M) < m
-            w_syn = jnp.where(active, jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0), 0.0)
-            w = jnp.concatenate([jnp.full((n,), real_w / n), w_syn]).astype(dt)
+            w = fixed_weights(n, M, m, lam, dt, real_w)
             new["fit"] = family.fit(state["fit"], jnp.concatenate([x_real, x_syn]), w, k_fit)
         elif spec.mode == "accumulate-all" and "acc" in state:
             active = (jnp.arange(M) < m).astype(dt)
@@ -255,7 +299,7 @@ def _make_fns(family, data_law, spec: LoopSpec):
             real = jax.tree_util.tree_map(lambda a: real_w * jnp.sum(a, 0), family.suff_stats(x_real))
             wsum = (real_w * n + (t + 1) * m).astype(dt)
             new["fit"] = family.fit_from_stats(state["fit"], jax.tree_util.tree_map(jnp.add, acc, real), wsum)
-        elif spec.mode == "toy-schedule" and _has_stats(family):
+        elif spec.mode == "toy-schedule" and isinstance(family, SufficientStats):
             cum = jax.tree_util.tree_map(
                 lambda a: jnp.concatenate([jnp.zeros((1,) + a.shape[1:], a.dtype), jnp.cumsum(a, 0)]),
                 family.suff_stats(x_syn),
@@ -276,14 +320,13 @@ def _make_fns(family, data_law, spec: LoopSpec):
             keep = (jnp.arange(M)[None, :] < counts[:, None]).reshape(-1).astype(dt)
             w = jnp.concatenate([jnp.full((n,), real_w, dt), keep])
             if spec.mode == "accumulate-subsample":
-                w = _subsample_weights(jax.random.fold_in(k_fit, 7), w, spec.subsample)
+                w = _subsample_weights(jax.random.fold_in(k_fit, KEYS.subsample), w, spec.subsample)
             x = jnp.concatenate([x_real, buf.reshape(-1, buf.shape[-1])])
             new["fit"] = family.fit(state["fit"], x, w, k_fit)
         return new, k_met
 
     def record0(state, seed):
-        key = jax.random.fold_in(root_key(seed, spec.prng), 3)
-        return record(state, key)
+        return record(state, initial_record_key(seed, spec.prng))
 
     return init, step, record, record0
 
@@ -307,10 +350,6 @@ def _merge_moments(a, b):
     from .families.gaussian import merge_moments
 
     return merge_moments(a, b)
-
-
-def _has_sample_stats(family) -> bool:
-    return all(callable(getattr(family, f, None)) for f in ("sample_stats", "fit_from_moments"))
 
 
 def _broadcast_configs(lam, gamma, seed):
@@ -354,7 +393,7 @@ def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mo
         if corrector not in ("ideal", "stratified"):
             raise SCSCInputError("sampling='population' is the exact pi_gamma map: corrector must be 'ideal'")
     if sampling == "stats":
-        if not _has_sample_stats(family):
+        if not isinstance(family, SampleStats):
             raise SCSCInputError(f"sampling='stats' needs exact sufficient-statistic draws; family {family.name!r} has none "
                                  "(use sampling='finite')")
         if corrector not in _corr.STATS_CORRECTORS:
@@ -449,12 +488,12 @@ def run_loop(
 
     length = generations if chunk is None else check_int("chunk", chunk, 1)
     n_chunks = math.ceil(generations / length)
-    runner = _compiled_runner(family, data_law, spec, length)
+    runner = compiled_runner(family, data_law, spec, length)
 
     dt = jnp.zeros(()).dtype
     lam_j, gamma_j = jnp.asarray(lam, dt), jnp.asarray(gamma, dt)
     seed_j, m_j = jnp.asarray(seed, jnp.uint32), jnp.asarray(m, jnp.int32)
-    state, rec0 = runner["init"](lam_j, gamma_j, seed_j, theta0_b, jnp.asarray(use_theta0))
+    state, rec0 = runner.init(lam_j, gamma_j, seed_j, theta0_b, jnp.asarray(use_theta0))
     if sampling == "stats":  # inverse-CDF tables of the number of model points (m, gamma fixed per config)
         lo, cdf = _corr.count_table(corrector, m, gamma)
         state = dict(state, count_lo=jnp.asarray(lo), count_cdf=jnp.asarray(cdf, dt))
@@ -466,7 +505,7 @@ def run_loop(
         it = tqdm(it, desc=f"{mode}/{sampling} x{C} configs", unit="chunk", leave=False)
     t = jnp.zeros((), jnp.int32)
     for _ in it:
-        t, state, rec = runner["chunk"](t, state, lam_j, gamma_j, seed_j, m_j)
+        t, state, rec = runner.chunk(t, state, lam_j, gamma_j, seed_j, m_j)
         records.append(rec)
     rec = jax.tree_util.tree_map(lambda *xs: np.concatenate([np.asarray(x) for x in xs], axis=1)[:, : generations + 1], *records)
     finite = np.logical_and.accumulate(rec["finite"], axis=1)
@@ -475,22 +514,31 @@ def run_loop(
         metrics={k: np.asarray(v) for k, v in rec["metrics"].items()},
         finite=finite,
         thetas=rec["theta"] if record_thetas else None,
-        spec=spec, family=family.name, data=getattr(data_law, "name", type(data_law).__name__),
+        spec=spec, family=family.name, data=data_law.name,
     )
 
 
-_CACHE: Dict[Any, Any] = {}
+class Runner(NamedTuple):
+    """The compiled engine for one (family, data law, :class:`LoopSpec`, chunk length): pure jitted functions.
+
+    ``init(lam, gamma, seed, theta0, use_theta0) -> (state, record of generation 0)``;
+    ``chunk(t0, state, lam, gamma, seed, m) -> (t, state, records of generations t0+1 .. t0+length)``
+    (``state`` is donated); ``record0(state, seed) -> record`` re-records generation 0 of a given state
+    with the engine's key (:func:`initial_record_key`). All arguments carry a leading config axis except t."""
+
+    init: Callable
+    chunk: Callable
+    record0: Callable
 
 
-def _compiled_runner(family, data_law, spec, length):
+@functools.lru_cache(maxsize=64)
+def compiled_runner(family, data_law, spec: LoopSpec, length: int) -> Runner:
     """jit of init and of a ``length``-generation chunk: scan over generations outside, vmap over configs inside.
 
     The generation index is shared by all configs, so buffer updates are in-place slices and
-    padding steps past ``spec.generations`` are skipped with ``lax.cond``.
+    padding steps past ``spec.generations`` are skipped with ``lax.cond``. Bounded cache: the same
+    (hashable) arguments return the same compiled functions, so jit's own cache is reused.
     """
-    key = (family, data_law, spec, length)
-    if key in _CACHE:
-        return _CACHE[key]
     init, step, record, record0 = _make_fns(family, data_law, spec)
     T = spec.generations
 
@@ -510,7 +558,7 @@ def _compiled_runner(family, data_law, spec, length):
         def body(carry, _):
             t, st = carry
             if padded:
-                keys = jax.vmap(lambda s: _step_keys(jax.random.fold_in(root_key(s, spec.prng), 1), t)[3])(seed)
+                keys = jax.vmap(lambda s: step_keys(s, t, spec.prng).metrics)(seed)
                 nxt, k_met = jax.lax.cond(t < T, advance, lambda s, _t: (s, keys), st, t)
             else:
                 nxt, k_met = advance(st, t)
@@ -519,6 +567,5 @@ def _compiled_runner(family, data_law, spec, length):
         (t, state), recs = jax.lax.scan(body, (t0, state), None, length=length)
         return t, state, jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), recs)
 
-    fns = {"init": jax.jit(init_all), "chunk": jax.jit(chunk_all, donate_argnums=(1,))}
-    _CACHE[key] = fns
-    return fns
+    return Runner(init=jax.jit(init_all), chunk=jax.jit(chunk_all, donate_argnums=(1,)),
+                  record0=jax.jit(jax.vmap(record0)))

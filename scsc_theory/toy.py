@@ -139,9 +139,6 @@ def run_toy(
 
 def plot_toy(run: ToyRun, path) -> Path:
     """Mean W2 curve per gamma with a 10-90% band over seeds; non-finite seeds are excluded and counted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .io import save_figure

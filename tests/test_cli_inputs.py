@@ -17,7 +17,7 @@ def no_compile(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("compiled before validating")
 
-    monkeypatch.setattr(loop, "_compiled_runner", boom)
+    monkeypatch.setattr(loop, "compiled_runner", boom)
 
 
 def _one_line_error(capsys, *words):
@@ -96,13 +96,13 @@ def test_sweep_refuses_to_overwrite_a_different_grid(tmp_path, capsys, monkeypat
     capsys.readouterr()
     import scsc_theory.loop as loop
 
-    real = loop._compiled_runner
-    monkeypatch.setattr(loop, "_compiled_runner", lambda *a, **k: pytest.fail("compiled before refusing"))
+    real = loop.compiled_runner
+    monkeypatch.setattr(loop, "compiled_runner", lambda *a, **k: pytest.fail("compiled before refusing"))
     other = [a if a != "0.5" else "0.25" for a in base]
     assert main(other) == 2
     _one_line_error(capsys, "different sweep", "--overwrite")
     assert (out / "results.npz").read_bytes() == first  # untouched
-    monkeypatch.setattr(loop, "_compiled_runner", real)
+    monkeypatch.setattr(loop, "compiled_runner", real)
     assert main(other + ["--overwrite"]) == 0
     assert json.loads((out / "index.json").read_text())["coords"]["lam"] == [0.25]
     assert json.loads((out / "summary.json").read_text())["provenance"]["version"]

@@ -139,7 +139,7 @@ def test_tiny_loop_end_to_end_and_resume_identical(tmp_path, built):
 @pytest.mark.slow
 def test_quick_cli_survives_sigkill_and_resumes_identically(tmp_path):
     """`scsc motion loop` killed with SIGKILL mid-run, then re-run: metrics identical to an uninterrupted run."""
-    env = dict(os.environ, SCSC_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, SCSC_CACHE=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "scsc_theory.cli", "motion", "loop", "--n", "16", "--generations", "3", "--seeds", "1",
            "--preset", "tiny", "--arms", "selfconsume,selfcorrect", "--no-progress"]
     subprocess.run(cmd + ["--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)

@@ -41,7 +41,7 @@ def test_cli_bad_input_is_a_clear_error_before_compiling(argv, msg, tmp_path, ca
     def boom(*a, **k):
         raise AssertionError("compiled before validating")
 
-    monkeypatch.setattr(loop, "_compiled_runner", boom)
+    monkeypatch.setattr(loop, "compiled_runner", boom)
     rc = main(["sweep", *argv, "--out", str(tmp_path / "o"), "--C", "1"])
     assert rc == 2
     assert msg in capsys.readouterr().err

@@ -61,9 +61,11 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_int, check_nonneg
 from ..io import write_json, write_text
 from . import checkpoint
+from .memo import Memo
 
 ARMS = ("baseline", "selfconsume", "selfcorrect", "ideal")
-_FUSED: dict = {}
+#: compiled fused generation functions, shared by drivers built from the same callables (bounded)
+_FUSED = Memo(maxsize=32)
 # purposes for fold_in
 K_TRAIN, K_SAMPLE, K_CORRECT, K_IDEAL, K_EVAL, K_LABELS, K_MIX = range(7)
 
@@ -142,11 +144,11 @@ def synthetic_labels(y_real, count: int, key):
 
 
 def ideal_mix(samples, fresh, gamma: float, key):
-    """Replace each sample by the fresh true one with probability gamma / (1 + gamma)."""
-    p = gamma / (1.0 + gamma)
-    mask = jax.random.bernoulli(key, p, (samples.shape[0],))
-    mask = jnp.reshape(mask, (-1,) + (1,) * (samples.ndim - 1))
-    return jnp.where(mask, jnp.asarray(fresh, samples.dtype), samples)
+    """Replace each sample by the fresh true one with probability gamma / (1 + gamma): pi_gamma on
+    samples, :func:`scsc_theory.correction.mix_in_target` (the one implementation)."""
+    from ..correction import mix_in_target
+
+    return mix_in_target(key, samples, fresh, gamma)
 
 
 def training_set(arm, cfg: LoopConfig, x_real, y_real, raw, labels, correct_fn, ideal_fn, g: int, seed: int):
@@ -196,10 +198,8 @@ class SelfConsumingLoop:
             # compiled once per (arm, callables, configuration): a new driver object built from the
             # same callables (e.g. one that resumes a run in the same process) reuses the compilation
             ck = (arm, self.train_fn, self.sample_fn, self.correct_fn, self.ideal_fn, self.cfg.digest(), self.cfg.m)
-            fn = _FUSED.get(ck)
-            if fn is None:
-                fn = eqx.filter_jit(lambda st, r, lab, xr, yr, g_, s_, nl: self._core(arm, st, r, lab, xr, yr, g_, s_, nl))
-                _FUSED[ck] = fn
+            fn = _FUSED.get(ck, lambda: eqx.filter_jit(
+                lambda st, r, lab, xr, yr, g_, s_, nl: self._core(arm, st, r, lab, xr, yr, g_, s_, nl)))
             # g and seed enter as traced int32 so one compilation serves every generation
             return fn(state, jnp.asarray(raw), jnp.asarray(labels), jnp.asarray(x_real), jnp.asarray(y_real),
                       jnp.int32(g), jnp.int32(seed), jnp.asarray(next_labels))
@@ -212,16 +212,24 @@ class SelfConsumingLoop:
                                  eval_fn=self.eval_fn)
 
     # ----- driver ---------------------------------------------------------------------------
-    def _ckpt(self, out: Path, seed: int, arm: str) -> Path:
-        return out / "ckpt" / f"seed{seed}_{arm}.npz"
+    def checkpoint_path(self, out: Path, seed: int, arm: str) -> Path:
+        """Where the (seed, arm) checkpoint lives: ``out/ckpt/seed{seed}_{arm}.npz``."""
+        return Path(out) / "ckpt" / f"seed{seed}_{arm}.npz"
 
-    def _labels_for(self, y_real, seed, g):
+    def labels_for(self, y_real, seed, g):
+        """The labels of the samples drawn at generation g - 1 (the same for every arm)."""
         return synthetic_labels(y_real, self.cfg.num_samples, gen_key(seed, g, K_LABELS))
 
-    def _eval(self, samples, labels, seed, g, arm):
+    def on_samples(self, out: Path, samples, labels, seed: int, g: int, arm) -> None:
+        """Hook, called once per evaluated (generation, seed, arm) (``arm=None`` for the shared
+        generation 0) with the samples just evaluated; the default does nothing. Subclasses override
+        it to store snapshots (the digits loop keeps a few samples per class)."""
+
+    def _eval(self, out, samples, labels, seed, g, arm):
         t0 = time.perf_counter()
         met = self.eval_fn(samples, labels, gen_key(seed, g, K_EVAL))
         self.timings.setdefault("eval", []).append(time.perf_counter() - t0)
+        self.on_samples(out, samples, labels, seed, g, arm)
         return [dict(arm=arm, seed=seed, generation=g, metric=k, value=float(v)) for k, v in met.items()]
 
     def run(self, out_dir, progress: bool = True, stop_after: int | None = None) -> list[dict]:
@@ -243,7 +251,7 @@ class SelfConsumingLoop:
                     "raw": jnp.zeros((cfg.num_samples,) + tuple(np.shape(reals[cfg.seeds[0]][0])[1:]), jnp.float32)}
         for s in cfg.seeds:
             for a in cfg.arms:
-                p = self._ckpt(out, s, a)
+                p = self.checkpoint_path(out, s, a)
                 if checkpoint.exists(p):
                     tree, meta = checkpoint.load(p, template)
                     states[s, a], raws[s, a] = tree["state"], tree["raw"]
@@ -268,14 +276,14 @@ class SelfConsumingLoop:
             t0 = time.perf_counter()
             st = self.init_fn(gen_key(s, 0, K_SAMPLE + 100))
             st = self.train_fn(st, x_real, y_real, cfg.gen0_steps, gen_key(s, 0, K_TRAIN))
-            lab = self._labels_for(y_real, s, 1)
+            lab = self.labels_for(y_real, s, 1)
             raw = jnp.asarray(self.sample_fn(st, lab, gen_key(s, 0, K_SAMPLE)), jnp.float32)
             self.timings.setdefault("gen0", []).append(time.perf_counter() - t0)
-            r0 = self._eval(raw, lab, s, 0, None)
+            r0 = self._eval(out, raw, lab, s, 0, None)
             for a in missing:
                 states[s, a], raws[s, a], done[s, a] = st, raw, 0
                 rows[s, a] = [dict(r, arm=a) for r in r0]
-                checkpoint.save(self._ckpt(out, s, a), {"state": st, "raw": raw}, {"generation": 0, "rows": rows[s, a]})
+                checkpoint.save(self.checkpoint_path(out, s, a), {"state": st, "raw": raw}, {"generation": 0, "rows": rows[s, a]})
                 if bar is not None:
                     bar.update(1)
             self._write_metrics(out, rows)
@@ -283,8 +291,8 @@ class SelfConsumingLoop:
         for g in range(1, cfg.generations + 1):
             for s in cfg.seeds:
                 x_real, y_real = reals[s]
-                labels = self._labels_for(y_real, s, g)  # labels of the samples drawn at g - 1
-                next_labels = self._labels_for(y_real, s, g + 1)
+                labels = self.labels_for(y_real, s, g)  # labels of the samples drawn at g - 1
+                next_labels = self.labels_for(y_real, s, g + 1)
                 for a in cfg.arms:
                     if done[s, a] >= g:
                         continue
@@ -295,10 +303,10 @@ class SelfConsumingLoop:
                     nxt = jnp.asarray(nxt, jnp.float32)
                     jax.block_until_ready(nxt)
                     self.timings.setdefault("generation", []).append(time.perf_counter() - t0)
-                    new_rows = self._eval(nxt, next_labels, s, g, a)
+                    new_rows = self._eval(out, nxt, next_labels, s, g, a)
                     states[s, a], raws[s, a], done[s, a] = st, nxt, g
                     rows[s, a] = rows[s, a] + new_rows
-                    checkpoint.save(self._ckpt(out, s, a), {"state": st, "raw": nxt}, {"generation": g, "rows": rows[s, a]})
+                    checkpoint.save(self.checkpoint_path(out, s, a), {"state": st, "raw": nxt}, {"generation": g, "rows": rows[s, a]})
                     units += 1
                     if bar is not None:
                         fid = next((r["value"] for r in new_rows if r["metric"] == "fid"), float("nan"))

@@ -46,6 +46,8 @@ import numpy as np
 from .._validate import SCSCInputError, check_finite_number, check_int, check_nonneg, check_positive
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
 from ..diffusion.loop import ARMS, check_arms_and_seeds, read_metrics_csv
+from ..diffusion.memo import Memo
+from ..diffusion.report import arm_curves, by_arm_metric
 from ..io import combined_provenance, provenance, save_figure, write_json, write_npz
 from .correction import PerClassPool, check_gamma, correct_jnp, fit_centres
 from .data import NUM_CLASSES
@@ -125,13 +127,12 @@ class DigitsLoopSettings:
                 f"(T = {self.diffusion_steps}); metrics on {self.n_eval} samples per generation")
 
 
-_CACHE: dict = {}
+#: built loop parts, evaluators and cluster centres, shared across calls in one process (bounded)
+_MEMO = Memo(maxsize=16)
 
 
 def _cached(key, fn):
-    if key not in _CACHE:
-        _CACHE[key] = fn()
-    return _CACHE[key]
+    return _MEMO.get(key, fn)
 
 
 @dataclass
@@ -145,26 +146,13 @@ class DigitsContext:
 
 
 class DigitsLoop(SelfConsumingLoop):
-    """The generic driver plus per-generation sample snapshots (for the sample grids).
+    """The generic driver plus per-generation sample snapshots (for the sample grids): its
+    :meth:`on_samples` hook stores the first ``per_class`` samples of each class."""
 
-    Adapter: the generic driver calls ``_eval(samples, labels, seed, g, arm)`` once per evaluated
-    (generation, seed, arm) (``arm=None`` for the shared generation 0); this override also stores
-    the first ``per_class`` samples of each class. A public ``on_generation`` hook in the driver
-    would make this override unnecessary.
-    """
-
-    out_dir: Path | None = None
     per_class: int = 4
 
-    def _eval(self, samples, labels, seed, g, arm):
-        rows = super()._eval(samples, labels, seed, g, arm)
-        if self.out_dir is not None:
-            write_npz(snapshot_path(self.out_dir, seed, arm, g), images=class_snapshot(samples, labels, self.per_class))
-        return rows
-
-    def run(self, out_dir, progress: bool = True, stop_after: int | None = None):
-        self.out_dir = Path(out_dir)
-        return super().run(out_dir, progress=progress, stop_after=stop_after)
+    def on_samples(self, out, samples, labels, seed, g, arm):
+        write_npz(snapshot_path(Path(out), seed, arm, g), images=class_snapshot(samples, labels, self.per_class))
 
 
 def snapshot_path(out: Path, seed: int, arm, g: int) -> Path:
@@ -419,48 +407,22 @@ def grid_report(settings: DigitsLoopSettings, lams: Sequence[float], out_dir, *,
 # --------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------
-ARM_COLORS = {"baseline": "#444444", "selfconsume": "#d62728", "selfcorrect": "#1f77b4", "ideal": "#2ca02c"}
 PANELS = (("fid", "FID (classifier features; lower is better)"), ("accuracy", "classifier accuracy on samples"),
           ("diversity", "diversity"))
 
 
-def _smooth(y, w: int = 5):
-    """Centred moving average over ``w`` generations (edges padded), for the bold lines."""
-    y = np.asarray(y, float)
-    if y.size < 3:
-        return y
-    w = max(1, min(w, y.size))
-    pad = np.pad(y, (w // 2, w - 1 - w // 2), mode="edge")
-    return np.convolve(pad, np.ones(w) / w, mode="valid")
-
-
 def plot_metrics(rows_by_lam: dict, path, st: DigitsLoopSettings, ref: dict | None = None) -> list[Path]:
     """Rows: FID, accuracy, diversity; columns: lambda; one line per arm (mean over seeds, band min-max)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lams = sorted(rows_by_lam)
     fig, axes = plt.subplots(len(PANELS), len(lams), figsize=(4.2 * len(lams), 3.1 * len(PANELS)), squeeze=False)
     refkey = {"fid": "fid_real_train_vs_ref", "accuracy": "accuracy_real_heldout", "diversity": "diversity_real_train"}
     for j, lam in enumerate(lams):
-        by = {}
-        for r in rows_by_lam[lam]:
-            by.setdefault((r["arm"], r["metric"]), {}).setdefault(r["seed"], {})[r["generation"]] = r["value"]
+        by = by_arm_metric(rows_by_lam[lam])
         for i, (met, title) in enumerate(PANELS):
             ax = axes[i, j]
-            for a in ARMS:
-                seeds = by.get((a, met))
-                if not seeds:
-                    continue
-                gens = sorted(set.intersection(*[set(v) for v in seeds.values()]))
-                mat = np.array([[seeds[s][g] for g in gens] for s in sorted(seeds)])
-                mean = mat.mean(0)
-                ax.plot(gens, mean, color=ARM_COLORS[a], lw=0.8, alpha=0.35)
-                ax.plot(gens, _smooth(mean), color=ARM_COLORS[a], lw=2.0, label=a)
-                if mat.shape[0] > 1:
-                    ax.fill_between(gens, mat.min(0), mat.max(0), color=ARM_COLORS[a], alpha=0.15, lw=0)
+            arm_curves(ax, by, met, ARMS, lw=2.0, band_alpha=0.15, smooth_band=False)
             if ref is not None and met == "fid" and "fid_floor_pool" in ref:  # FID of real held-out images
                 fl = ref["fid_floor_pool"]
                 ax.axhspan(max(fl["mean"] - 2 * fl["sd"], 1e-6), fl["mean"] + 2 * fl["sd"], color="k", alpha=0.12,
@@ -499,9 +461,6 @@ def plot_sample_grid(dirs: dict, path, st: DigitsLoopSettings, arms=("selfconsum
                      lam: float | None = None, seed: int | None = None, base_dir=None) -> list[Path]:
     """Sample grids like the talk's closing slide: for each arm a panel whose rows are generations and
     whose columns are the ten classes (first stored sample of each class), at the largest lambda."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lam = max(dirs) if lam is None else lam

@@ -43,10 +43,10 @@ import functools
 import hashlib
 import inspect
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from .._validate import SCSCInputError, check_choice, check_int, check_positive
@@ -422,15 +422,7 @@ def root_features(qpos, fps: float = 20.0):
     return jnp.concatenate([q[..., 2:3], v_loc, dyaw[..., None], six, q[..., 7:]], -1)
 
 
-_JIT = {}
-
-
-def _root_features_jit():
-    if "rf" not in _JIT:
-        import jax
-
-        _JIT["rf"] = jax.jit(root_features)
-    return _JIT["rf"]
+_root_features_jit = jax.jit(root_features)
 
 
 def features_to_qpos(features, fps: float = 20.0):
@@ -476,7 +468,7 @@ def qpos_to_features(qpos, contacts=None, fps: float = 20.0) -> np.ndarray:
     q = check_qpos(qpos, "qpos")
     if contacts is None:
         contacts = foot_contacts(q)
-    base = np.asarray(_root_features_jit()(q.astype(np.float32), fps))
+    base = np.asarray(_root_features_jit(q.astype(np.float32), fps))
     return np.concatenate([base, np.asarray(contacts, np.float32)], -1).astype(np.float32)
 
 
@@ -567,9 +559,10 @@ def _source_hash() -> str:
 
 
 def cache_dir() -> Path:
-    """$SCSC_CACHE if set, else ~/.cache/scsc_theory; datasets go in its ``motion/`` folder."""
-    root = os.environ.get("SCSC_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "scsc_theory"
+    """:func:`scsc_theory.io.cache_dir` ($SCSC_CACHE, else ~/.cache/scsc_theory); datasets go in its ``motion/`` folder."""
+    from ..io import cache_dir as _cache_dir
+
+    return _cache_dir()
 
 
 def cache_key(n, seed, split, T, fps) -> str:

@@ -23,7 +23,6 @@ Metrics of a batch of generated clips (per generation of the loop):
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,7 +83,9 @@ class EvaluatorConfig:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("SCSC_CACHE_DIR", Path.home() / ".cache" / "scsc_theory")) / "evaluators"
+    from ..io import cache_dir
+
+    return cache_dir() / "evaluators"
 
 
 def _digest(x, y, cfg: EvaluatorConfig, extra: str = "") -> str:

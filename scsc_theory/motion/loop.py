@@ -38,6 +38,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_int, check_nonneg, check_finite_number
 from ..diffusion import LoopConfig, SelfConsumingLoop, TrainConfig, cosine_schedule, fit, init_opt_state, sample, summarize
 from ..diffusion.loop import ARMS, check_arms_and_seeds
+from ..diffusion.report import arm_curves, by_arm_metric
 from ..io import provenance, save_figure, write_json
 from .evaluator import EvaluatorConfig, MotionEvaluator
 from .model import GeometricLoss, get_preset, make_denoiser, num_params
@@ -370,7 +371,7 @@ def window_table(rows, window: int = 10, metrics: Sequence[str] = ("fid", "diver
 def format_window_table(wt: dict) -> str:
     mets = list(next(iter(wt.values())).keys())
     w = next(iter(next(iter(wt.values())).values()))["window"]
-    lines = [f"| arm | " + " | ".join(f"{m}: gen 0 -> mean of gens {w[0]}-{w[1]} [95% CI over seeds]" for m in mets) + " |",
+    lines = ["| arm | " + " | ".join(f"{m}: gen 0 -> mean of gens {w[0]}-{w[1]} [95% CI over seeds]" for m in mets) + " |",
              "|---|" + "---|" * len(mets)]
     for arm, d in wt.items():
         lines.append(f"| {arm} | " + " | ".join(
@@ -382,45 +383,18 @@ def format_window_table(wt: dict) -> str:
 # --------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------
-ARM_COLORS = {"baseline": "#444444", "selfconsume": "#d62728", "selfcorrect": "#1f77b4", "ideal": "#2ca02c"}
 PANELS = (("fid", "FID (lower is better)"), ("diversity", "Diversity"), ("accuracy", "Recognition accuracy"),
           (PHYS_SCORE, "Physics violation (m): penetration + floating + self-overlap"))
 
 
-def _smooth(y, w: int = 5):
-    y = np.asarray(y, float)
-    if y.size < 3:
-        return y
-    w = max(1, min(w, y.size))
-    k = np.ones(w) / w
-    pad = np.pad(y, (w // 2, w - 1 - w // 2), mode="edge")
-    return np.convolve(pad, k, mode="valid")
-
-
 def plot_metrics(rows, path, reductions: str, settings: MotionLoopSettings) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4.2))
-    by = {}
-    for r in rows:
-        by.setdefault((r["arm"], r["metric"]), {}).setdefault(r["seed"], {})[r["generation"]] = r["value"]
+    by = by_arm_metric(rows)
     arms = [a for a in ARMS if any(k[0] == a for k in by)]
     for ax, (met, title) in zip(axes, PANELS):
-        for a in arms:
-            seeds = by.get((a, met))
-            if not seeds:
-                continue
-            gens = sorted(set.intersection(*[set(v) for v in seeds.values()]))
-            mat = np.array([[seeds[s][g] for g in gens] for s in sorted(seeds)])
-            mean = mat.mean(0)
-            c = ARM_COLORS[a]
-            ax.plot(gens, mean, color=c, alpha=0.3, lw=0.8)
-            ax.plot(gens, _smooth(mean), color=c, lw=2.2, label=a)
-            if mat.shape[0] > 1:
-                ax.fill_between(gens, _smooth(mat.min(0)), _smooth(mat.max(0)), color=c, alpha=0.12, lw=0)
+        arm_curves(ax, by, met, arms)
         ax.set_title(title, fontsize=10)
         if met == "fid":
             ax.set_yscale("log")
@@ -450,12 +424,12 @@ def plot_clip_strip(loop: SelfConsumingLoop, ctx: MotionContext, out: Path, path
     _, y_real = loop.real_fn(s)
     clips, names = [], []
     for a in cfg.arms:
-        p = loop._ckpt(out, s, a)
+        p = loop.checkpoint_path(out, s, a)
         if not checkpoint.exists(p):
             continue
         tree, meta = checkpoint.load(p, template)
         g = int(meta["generation"])
-        labels = loop._labels_for(y_real, s, g + 1)  # the labels these samples were drawn for
+        labels = loop.labels_for(y_real, s, g + 1)  # the labels these samples were drawn for
         q = ctx.to_qpos(np.asarray(tree["raw"][:per_arm]))
         if not clips:
             true_q = ctx.ref_ds.sample_clips(np.asarray(labels[:per_arm]), 12345)

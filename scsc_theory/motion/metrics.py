@@ -25,10 +25,11 @@ All returned quantities are per clip, shape (n,):
 """
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from . import humanoid, kinematics
-from .kinematics import body_positions, check_qpos, forward_kinematics, geom_poses, tracking_errors  # noqa: F401
+from .kinematics import check_qpos, forward_kinematics, geom_poses, tracking_errors
 
 GRAVITY = 9.81
 
@@ -183,15 +184,7 @@ def violations_from_poses(gpos, gaxis, com_z, joints, fps=20.0, tol=0.005, conta
     }
 
 
-_JIT = {}
-
-
-def _violations_jit():
-    if "v" not in _JIT:
-        import jax
-
-        _JIT["v"] = jax.jit(violations_from_poses)
-    return _JIT["v"]
+_violations_jit = jax.jit(violations_from_poses)
 
 
 def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 0.005,
@@ -230,7 +223,7 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
     parts = []
     for s in range(0, q.shape[0], chunk):   # bounded memory for large datasets
         gpos, gaxis, _, com = forward_kinematics(q[s:s + chunk])
-        parts.append(_violations_jit()(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
+        parts.append(_violations_jit(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
                                        jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[s:s + chunk, :, 7:], jnp.float32),
                                        fps, tol, contact_height, skate_speed, joint_tol, accel_tol))
     out = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}

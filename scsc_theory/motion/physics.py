@@ -41,9 +41,6 @@ DEFAULT_FPS = 20.0
 BACKEND_TOLERANCE = {"joint_rad": 0.05, "root_m": 0.02}
 
 
-
-
-
 # ----------------------------------------------------------------------------------------------
 # quaternion helpers (w, x, y, z), NumPy
 # ----------------------------------------------------------------------------------------------
@@ -129,7 +126,6 @@ def plan_controls(ref: np.ndarray, fps: float, start: np.ndarray | None = None) 
     n, T, _ = ref.shape
     sub = substeps(fps)
     K = (T - 1) * sub
-    dt = inf.timestep
     lo, hi = inf.joint_range[:, 0], inf.joint_range[:, 1]
     quat = _continuous_quats(ref[..., 3:7])
     pos = ref[..., :3]

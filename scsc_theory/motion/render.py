@@ -48,9 +48,6 @@ def strip(clips, labels=None, *, n_frames: int = 8, azimuth: float = 0.0, spacin
     Poses are spread ``spacing`` m apart on top of the clip's own horizontal motion (relative to
     its first frame) so that steps and turns stay visible.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     clips = [np.asarray(c, dtype=np.float64) for c in clips]
@@ -79,9 +76,6 @@ def strip(clips, labels=None, *, n_frames: int = 8, azimuth: float = 0.0, spacin
 
 def gif_bytes(clips, labels=None, *, azimuth: float = 0.0, fps: float = 20.0, size: float = 3.0) -> bytes:
     """An animated GIF (bytes) of the clips side by side, one panel each, at the clip frame rate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
 

@@ -7,7 +7,7 @@ The config axis (lam x gamma x seed x 2 chains) is padded to a multiple of the n
 (padded configs repeat config 0 and are dropped), laid out with a ``NamedSharding`` over a 1-D
 mesh of all devices (all processes' devices under ``jax.distributed``: each process owns its
 shard) and run through the engine's jitted ``init`` / ``chunk`` functions
-(:func:`scsc_theory.loop._compiled_runner`). After every chunk of generations the state and the
+(:func:`scsc_theory.loop.compiled_runner`). After every chunk of generations the state and the
 records so far are written atomically to ``DIR/checkpoint.npz``; rerunning the same command
 continues from it, and the results equal an uninterrupted run (the RNG is a function of (seed, t)).
 
@@ -96,7 +96,7 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    from ..loop import _compiled_runner, LoopSpec, synthetic_count, validate_loop_args
+    from ..loop import compiled_runner, LoopSpec, synthetic_count, validate_loop_args
 
     family, data_law = cfg.family, cfg.data_law
     lams, gammas, seeds = cfg.lam_array, cfg.gamma_array, cfg.seed_array
@@ -142,7 +142,7 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
                                  f"{key}); use another --out, or --overwrite to replace them")
 
     spec = LoopSpec(n=n, generations=generations, m_max=m_max, corrector=corrector)
-    runner = _compiled_runner(family, data_law, spec, chunk)
+    runner = compiled_runner(family, data_law, spec, chunk)
     mesh = Mesh(np.asarray(devices), ("c",))
     shard = NamedSharding(mesh, PartitionSpec("c"))
     dt = jnp.zeros(()).dtype
@@ -172,9 +172,9 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
         old = load_results(out)
         if old.attrs.get("sweep_key") == key:
             return old
-    state0, rec0 = runner["init"](lam_j, gam_j, seed_j, theta0, use0)
+    state0, rec0 = runner.init(lam_j, gam_j, seed_j, theta0, use0)
     state0 = perturb_state(state0, ga(chain_p == 1))
-    rec0 = runner_record0(family, data_law, runner, state0, seed_j)
+    rec0 = runner_record0(runner, state0, seed_j)
     if ck is not None and resume and ck.exists():
         with np.load(ck) as z:
             meta = json.loads(bytes(z["meta"]).decode())
@@ -198,7 +198,7 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
     timings = []
     for ci in range(done_chunks, n_chunks):
         t0 = time.perf_counter()
-        t_j, state, rec = runner["chunk"](t_j, state, lam_j, gam_j, seed_j, m_j)
+        t_j, state, rec = runner.chunk(t_j, state, lam_j, gam_j, seed_j, m_j)
         rec_h = _to_host(rec)
         records.append(_reduce_record(family, rec_h, C0))
         timings.append(time.perf_counter() - t0)
@@ -227,25 +227,12 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
     return res
 
 
-def runner_record0(family, data_law, runner, state, seed_j):
-    """Record generation 0 of a (perturbed) state with the engine's record0 key (fold_in(key(seed), 3))."""
+def runner_record0(runner, state, seed_j):
+    """Generation 0's record of a (perturbed) state, with the engine's own key
+    (:func:`scsc_theory.loop.initial_record_key`), shaped (C, 1, ...) like a chunk's records."""
     import jax
 
-    from ..loop import _tree_finite
-
-    ts = family.theta_star(data_law)
-
-    @jax.jit
-    def rec(state, seed):
-        def one(st, s):
-            k = jax.random.fold_in(jax.random.PRNGKey(s), 3)
-            p = family.params(st["fit"])
-            return {"metrics": family.metrics(p, ts, k), "theta": p, "finite": _tree_finite(p)}
-
-        return jax.vmap(one)(state, seed)
-
-    out = rec(state, seed_j)
-    return jax.tree_util.tree_map(lambda a: a[:, None], out)
+    return jax.tree_util.tree_map(lambda a: a[:, None], runner.record0(state, seed_j))
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -81,7 +81,6 @@ def data_radius(data_law, tail: float = 1e-3, *, n_mc: int = 1_000_000, seed: in
     return Estimate(float(r[k]), float((hi - lo) / 4), f"Monte Carlo quantile of |x - E x| (N={n_mc})")
 
 
-
 @dataclasses.dataclass
 @dataclasses.dataclass
 class LipschitzResult:
@@ -89,7 +88,6 @@ class LipschitzResult:
     domain: Dict[str, Any]
     method: str
     argmax: Dict[str, Any]
-
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -181,7 +179,6 @@ def lipschitz_constant(family, data_law, parametrization=None, *, tail: float = 
             f"autodiff (jvp of the Hessian) + random search ({n_init}) and {rounds} rounds of shrinking local search",
             {"x": X[j].tolist(), "theta": TH[j].tolist(), "v": V[j].tolist()},
         )
-
 
 
 @dataclasses.dataclass

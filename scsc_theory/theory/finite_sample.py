@@ -21,7 +21,6 @@ from .charts import get_parametrization
 
 
 @dataclasses.dataclass
-@dataclasses.dataclass
 class CEstimate:
     """c = (1 - delta) quantile of ||G^n(theta) - G(theta)|| over draws (theta uniform in a ball around theta*)."""
 
@@ -48,6 +47,7 @@ def _c_errors(family, data_law, par, n, M, corrector, keys, lam, gamma, m, radiu
     """||G^n(theta) - G(theta)|| for one draw per key: theta uniform in the ball of ``radius`` around
     theta* (in the chart), n real points, m of M synthetic slots corrected and weighted lambda/m."""
     from .. import correction as _corr
+    from ..loop import fixed_weights
 
     P = tsv.shape[0]
 
@@ -60,9 +60,7 @@ def _c_errors(family, data_law, par, n, M, corrector, keys, lam, gamma, m, radiu
         x_real = data_law.sample(k_real, n)
         x_syn = family.sample(k_syn, params, M)
         x_syn = _corr.correct(corrector, k_corr, x_syn, m, gamma, family, ts)
-        dt = x_real.dtype
-        w_syn = jnp.where(jnp.arange(M) < m, jnp.where(m > 0, lam / jnp.maximum(m, 1), 0.0), 0.0)
-        w = jnp.concatenate([jnp.full((n,), 1.0 / n), w_syn]).astype(dt)
+        w = fixed_weights(n, M, m, lam, x_real.dtype)
         fit = family.params(family.fit(family.init_state(params), jnp.concatenate([x_real, x_syn]), w, k_fit))
         stacked = jax.tree_util.tree_map(lambda a: a[None], params)
         Gp = family.population_update(data_law, ts, stacked, jnp.asarray([lam]), gamma)

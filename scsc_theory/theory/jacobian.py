@@ -42,7 +42,6 @@ class JacobianResult:
                 "gamma": self.gamma, "at": self.at, "matrix": np.asarray(self.matrix).tolist()}
 
 
-
 def population_map(family, data_law, *, lam: float, gamma: float, parametrization=None) -> Callable:
     """G(theta) = pi_gamma G_lambda(theta) (population version of Definition 4.2) as a map R^P -> R^P.
 
