@@ -403,6 +403,27 @@ def validate_loop_args(family, data_law, *, lam, gamma, seed, n, generations, mo
     return lam, gamma, seed, n, generations
 
 
+def check_workflow_sizes(mode: str, *, n: int, generations: int, m, m_max: int, subsample, configs: int, dim: int,
+                         fully_synthetic: bool = False, sampling: str = "finite") -> None:
+    """The size rules of the workflows, on the host before compiling (shared by :func:`run_loop` and
+    the sweeps): fully synthetic refits need floor(lam n) >= 2 points; an accumulate-subsample training
+    set cannot exceed the final pool n + T floor(lam n); accumulate buffers (configs x T x M x dim)
+    must fit in :data:`MAX_BUFFER_BYTES`."""
+    if (fully_synthetic or mode == "replace") and np.any(np.asarray(m) < 2):
+        raise SCSCInputError(f"fully synthetic refits (mode='replace') need floor(lam*n) >= 2 synthetic points "
+                             f"(got floor(lam*n) = {int(np.min(m))} with n={n})")
+    if mode == "accumulate-subsample" and subsample > n + generations * m_max:
+        raise SCSCInputError(f"subsample must be <= n + generations * floor(lam n) = {n + generations * m_max}, "
+                             f"the final pool size (got {subsample})")
+    if mode in _wf.ACCUMULATING and sampling == "finite":
+        need = configs * generations * max(m_max, 1) * dim * jnp.zeros(()).dtype.itemsize
+        if need > MAX_BUFFER_BYTES:
+            raise SCSCInputError(
+                f"grid too large: accumulate buffers need {need / 2**30:.1f} GiB > {MAX_BUFFER_BYTES / 2**30:.0f} GiB; "
+                "use fewer configs, generations or a smaller lam*n"
+            )
+
+
 def run_loop(
     family,
     data_law,
@@ -450,22 +471,11 @@ def run_loop(
     m = synthetic_count(lam, n)
     if fully_synthetic and sampling == "population":
         raise SCSCInputError("fully_synthetic=True is defined for sampling='finite' or 'stats' only")
-    if fully_synthetic and np.any(m < 2):
-        raise SCSCInputError(f"fully_synthetic needs floor(lam*n) >= 2 synthetic points (got lam={lam.min()}, n={n})")
     m_max = int(m.max()) if sampling == "finite" else 0
-    if mode == "accumulate-subsample" and subsample > n + generations * m_max:
-        raise SCSCInputError(f"subsample must be <= n + generations * floor(lam n) = {n + generations * m_max}, "
-                             f"the final pool size (got {subsample})")
+    check_workflow_sizes(mode, n=n, generations=generations, m=m, m_max=m_max, subsample=subsample,
+                         configs=lam.size, dim=data_law.dim, fully_synthetic=fully_synthetic, sampling=sampling)
     C = lam.size
     theta_star = family.theta_star(data_law)
-    dtype_bytes = jnp.zeros(()).dtype.itemsize
-    if mode in _wf.ACCUMULATING and sampling == "finite":
-        need = C * generations * max(m_max, 1) * data_law.dim * dtype_bytes
-        if need > MAX_BUFFER_BYTES:
-            raise SCSCInputError(
-                f"grid too large: accumulate buffers need {need / 2**30:.1f} GiB > {MAX_BUFFER_BYTES / 2**30:.0f} GiB; "
-                "use fewer configs, generations or a smaller lam*n"
-            )
     spec = LoopSpec(n=n, generations=generations, m_max=m_max, mode=mode, sampling=sampling,
                     corrector=corrector, fully_synthetic=bool(fully_synthetic), prng=prng,
                     subsample=int(subsample or 0))

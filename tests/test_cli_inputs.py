@@ -38,6 +38,11 @@ def _one_line_error(capsys, *words):
     (["sweep", "--family", "gaussian", "--lam", "0.1:1:2", "--gamma", "0", "--C", "-1", "--out", "{tmp}/s"], ["--C", ">= 1"]),
     (["sweep", "--family", "gaussian", "--lam", "0.1:1:2", "--gamma", "0", "--C", "nan", "--out", "{tmp}/s"], ["--C", "finite"]),
     (["sweep", "--family", "gaussian", "--lam", "1e9", "--gamma", "0", "--C", "1", "--out", "{tmp}/s"], ["2147483647"]),
+    (["sweep", "--family", "gaussian", "--lam", "1", "--gamma", "0", "--mode", "collapse", "--out", "{tmp}/s"], ["mode must be one of"]),
+    (["sweep", "--family", "gaussian", "--lam", "1", "--gamma", "0", "--subsample", "5", "--out", "{tmp}/s"],
+     ["subsample", "accumulate-subsample"]),
+    (["sweep", "--family", "gaussian", "--lam", "1", "--gamma", "0", "--mode", "accumulate-subsample", "--subsample", "0",
+      "--out", "{tmp}/s"], ["subsample", ">= 1"]),
     (["conjecture", "--family", "gaussian", "--C", "0.5", "--out", "{tmp}/c"], ["--C", ">= 1"]),
     (["constants", "--seed", "-1"], ["seed"]),
 ])

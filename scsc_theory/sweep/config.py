@@ -118,11 +118,17 @@ class SweepConfig:
     corrector: str
     perturb: float
     t_fit: int
+    #: the workflow (:mod:`scsc_theory.workflows`); Theorem 4.3's boundary is the ``fixed`` workflow's
+    mode: str = "fixed"
+    #: training-set size of ``mode="accumulate-subsample"`` (0 otherwise)
+    subsample: int = 0
 
     @classmethod
     def build(cls, family, data_law, lams, gammas, seeds, *, n: int = 50, generations: int = 100, chunk=None,
-              corrector: str = "ideal", perturb=None, t_fit: int = 8) -> "SweepConfig":
-        from ..loop import validate_loop_args
+              corrector: str = "ideal", perturb=None, t_fit: int = 8, mode: str = "fixed",
+              subsample=None) -> "SweepConfig":
+        from .. import workflows
+        from ..loop import check_workflow_sizes, synthetic_count, validate_loop_args
 
         lams = parse_range("lam", lams)
         gammas = parse_range("gamma", gammas)
@@ -138,11 +144,17 @@ class SweepConfig:
         if float(np.max(lams)) * n > 2**31 - 1:
             raise SCSCInputError(f"lam * n = {float(np.max(lams)) * n:.4g} synthetic points per generation exceeds the "
                                  f"limit {2**31 - 1} (int32); use a smaller lambda or n")
+        mode = workflows.check_combination(mode, sampling="finite", subsample=subsample)
         _, _, _, n, generations = validate_loop_args(
             family, data_law, lam=lams[:1], gamma=gammas[:1], seed=seeds[:1], n=n, generations=generations,
-            mode="fixed", sampling="finite", corrector=corrector)
+            mode=mode, sampling="finite", corrector=corrector)
+        subsample = 0 if mode != "accumulate-subsample" else (n if subsample is None else check_int("subsample", subsample, 1))
+        m = synthetic_count(lams, n)
+        check_workflow_sizes(mode, n=n, generations=generations, m=m, m_max=int(m.max()), subsample=subsample,
+                             configs=2 * lams.size * gammas.size * seeds.size, dim=data_law.dim)
         return cls(family, data_law, tuple(float(v) for v in lams), tuple(float(v) for v in gammas),
-                   tuple(int(s) for s in seeds), int(n), int(generations), int(chunk), corrector, float(perturb), t_fit)
+                   tuple(int(s) for s in seeds), int(n), int(generations), int(chunk), corrector, float(perturb), t_fit,
+                   mode, int(subsample))
 
     @property
     def lam_array(self) -> np.ndarray:
@@ -162,9 +174,11 @@ class SweepConfig:
         return {
             "family": f.name, "family_repr": repr(f), "data": law.name, "data_repr": repr(law), "dim": int(law.dim),
             "n": self.n, "generations": self.generations, "chunk": self.chunk, "corrector": self.corrector,
-            "perturb": float(self.perturb), "t_fit": self.t_fit, "mode": "fixed", "sampling": "finite",
+            "perturb": float(self.perturb), "t_fit": self.t_fit, "mode": self.mode, "sampling": "finite",
             "parametrization": str(f.parametrization),
             "lams": list(self.lams), "gammas": list(self.gammas), "seeds": list(self.seeds),
+            # only where it is a parameter, so the keys of earlier fixed-workflow sweeps are unchanged
+            **({"subsample": self.subsample} if self.mode == "accumulate-subsample" else {}),
         }
 
     @property

@@ -82,7 +82,9 @@ def plot_phase(res: SweepResult, path, C: Optional[float], err_threshold: Option
                      bbox={"facecolor": "k", "alpha": 0.5, "lw": 0})
     a = res.attrs
     fig.suptitle(title or (f"{a['family']} on {a['data']}: n={a['n']}, T={a['generations']}, seeds={len(a['seeds'])}, "
-                           f"corrector={a['corrector']}")
+                           f"corrector={a['corrector']}, workflow={a.get('mode', 'fixed')}"
+                           + ("" if a.get("mode", "fixed") == "fixed" else " (the boundary drawn is Theorem 4.3's, "
+                              "proved for the fixed workflow)"))
                  + f"; non-finite configurations: {summ['nonfinite_configs']} of {summ['total_configs']}", fontsize=10)
     save_figure(fig, path)
     return summ

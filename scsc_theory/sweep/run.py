@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from .._validate import SCSCInputError
+from ..workflows import ACCUMULATING
 from .analysis import contraction_factor
 from .config import SweepConfig
 from .results import CHECKPOINT, INDEX, RESULTS, SweepResult, load_results, npz_bytes, save_results, write_atomic
@@ -36,13 +37,14 @@ from .results import CHECKPOINT, INDEX, RESULTS, SweepResult, load_results, npz_
 MEMORY_FRACTION = 0.5
 
 
-def _estimate_bytes(family, dim: int, C: int, n: int, m_max: int, chunk: int, T: int) -> int:
+def _estimate_bytes(family, dim: int, C: int, n: int, m_max: int, chunk: int, T: int, accumulating: bool = False) -> int:
     """Rough peak bytes: carried state (x the family's state copies, e.g. an optimizer's moments),
-    per-generation point buffers and their fit workspace, one chunk of recorded parameters, and the host records."""
+    per-generation point buffers and their fit workspace (every past generation's points for an
+    accumulating workflow), one chunk of recorded parameters, and the host records."""
     mem = family.fit_memory()
     p_bytes = 4 * family.param_count()
     st_bytes = p_bytes * mem.state_copies
-    pts = (n + max(m_max, 1)) * dim * 4
+    pts = (n + max(m_max, 1) * (T if accumulating else 1)) * dim * 4
     work = pts * (8 + mem.work_per_coordinate)
     per_cfg = st_bytes * 3 + work + chunk * (p_bytes + 64) + (T + 1) * 64
     return int(C * per_cfg)
@@ -76,10 +78,11 @@ def run_sweep(family, data_law, lams: Sequence[float], gammas: Sequence[float], 
               n: int = 50, generations: int = 100, chunk: Optional[int] = None, corrector: str = "ideal",
               perturb: Optional[float] = None, t_fit: int = 8, out_dir=None, resume: bool = True, devices=None,
               progress: bool = False, overwrite: bool = False,
-              on_checkpoint: Optional[Callable[[int], None]] = None) -> SweepResult:
+              on_checkpoint: Optional[Callable[[int], None]] = None, mode: str = "fixed",
+              subsample: Optional[int] = None) -> SweepResult:
     """:func:`run_config` of ``SweepConfig.build(family, data_law, lams, gammas, seeds, ...)``."""
     cfg = SweepConfig.build(family, data_law, lams, gammas, seeds, n=n, generations=generations, chunk=chunk,
-                            corrector=corrector, perturb=perturb, t_fit=t_fit)
+                            corrector=corrector, perturb=perturb, t_fit=t_fit, mode=mode, subsample=subsample)
     return run_config(cfg, out_dir=out_dir, resume=resume, devices=devices, progress=progress, overwrite=overwrite,
                       on_checkpoint=on_checkpoint)
 
@@ -107,7 +110,7 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
     C0 = 2 * L * G * S
     C = int(math.ceil(C0 / nd) * nd)
     m_max = int(synthetic_count(np.max(lams), n))
-    need = _estimate_bytes(family, data_law.dim, C, n, m_max, chunk, generations)
+    need = _estimate_bytes(family, data_law.dim, C, n, m_max, chunk, generations, cfg.mode in ACCUMULATING)
     have = _physical_memory()
     if need > MEMORY_FRACTION * have:
         raise SCSCInputError(
@@ -121,7 +124,7 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
     chain = np.tile(np.array([0, 1]), L * G * S)
     lam_c, gam_c, seed_c, n, generations = validate_loop_args(
         family, data_law, lam=lam_c, gamma=gam_c, seed=seed_c, n=n, generations=generations,
-        mode="fixed", sampling="finite", corrector=corrector)
+        mode=cfg.mode, sampling="finite", corrector=corrector)
     m = synthetic_count(lam_c, n)
     assert int(m.max()) == m_max
     pad = np.arange(C) % C0  # padded configs repeat the first ones and are dropped
@@ -141,7 +144,8 @@ def run_config(cfg: SweepConfig, *, out_dir=None, resume: bool = True, devices=N
             raise SCSCInputError(f"{out} holds finished results of a different sweep (sweep key {old_key}, this grid "
                                  f"{key}); use another --out, or --overwrite to replace them")
 
-    spec = LoopSpec(n=n, generations=generations, m_max=m_max, corrector=corrector)
+    spec = LoopSpec(n=n, generations=generations, m_max=m_max, mode=cfg.mode, corrector=corrector,
+                    fully_synthetic=cfg.mode == "replace", subsample=cfg.subsample)
     runner = compiled_runner(family, data_law, spec, chunk)
     mesh = Mesh(np.asarray(devices), ("c",))
     shard = NamedSharding(mesh, PartitionSpec("c"))
