@@ -1,4 +1,5 @@
 """Corrections: pi_gamma's target fraction, stratification, practical correctors' limits."""
+import math
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,3 +75,19 @@ def test_ot_corrector_limits():
 def test_unknown_corrector():
     with pytest.raises(SCSCInputError, match="corrector must be one of"):
         correct("magic", jax.random.PRNGKey(0), jnp.zeros((3, 2)), 3, 1.0, FAM, TS)
+
+
+def test_mix_in_target_rate_mask_and_shapes():
+    """pi_gamma on samples: rows replaced w.p. gamma/(1+gamma) independently, inactive rows kept, any row shape."""
+    from scsc_theory.correction import mix_in_target
+
+    x, t = jnp.zeros((40_000, 2, 3)), jnp.ones((40_000, 2, 3))
+    for g in (0.0, 0.25, 1.0, 4.0):
+        out = mix_in_target(jax.random.PRNGKey(1), x, t, g)
+        rows = np.asarray(out[:, 0, 0])
+        assert set(np.unique(out)) <= {0.0, 1.0} and np.all(np.asarray(out).reshape(40_000, -1).std(1) == 0)
+        p = g / (1 + g)
+        assert abs(rows.mean() - p) < 5 * math.sqrt(max(p * (1 - p), 1e-12) / 40_000) + 1e-12
+    active = jnp.arange(40_000) < 100
+    out = mix_in_target(jax.random.PRNGKey(2), x, t, 1e9, active)
+    assert float(out[:100].min()) == 1.0 and float(out[100:].max()) == 0.0

@@ -168,3 +168,46 @@ def test_bad_config_raises_before_work():
         LoopConfig(n=10, lam=0.01, generations=1, gen0_steps=1, steps_per_gen=1).validate()
     with pytest.raises(SCSCInputError, match="n must"):
         LoopConfig(n=1, lam=1, generations=1, gen0_steps=1, steps_per_gen=1).validate()
+
+
+def test_on_samples_hook_sees_every_evaluated_batch(tmp_path):
+    """The driver's public hook: called once per evaluated (generation, seed, arm), arm None at generation 0,
+    with the batch just evaluated (what the digits loop's snapshots rely on)."""
+    seen = []
+
+    class Recording(SelfConsumingLoop):
+        def on_samples(self, out, samples, labels, seed, g, arm):
+            seen.append((Path(out), seed, g, arm, np.asarray(samples).shape[0], len(labels)))
+
+    base = make_loop(generations=2, arms=("selfconsume", "ideal"))
+    loop = Recording(base.cfg, real_fn=base.real_fn, init_fn=base.init_fn, train_fn=base.train_fn,
+                     sample_fn=base.sample_fn, correct_fn=base.correct_fn, ideal_fn=base.ideal_fn, eval_fn=base.eval_fn)
+    loop.run(tmp_path / "r", progress=False)
+    keys = sorted((g, arm or "") for _, _, g, arm, _, _ in seen)
+    assert keys == [(0, ""), (1, "ideal"), (1, "selfconsume"), (2, "ideal"), (2, "selfconsume")]
+    assert all(o == tmp_path / "r" and k == nl == loop.cfg.num_samples for o, _, _, _, k, nl in seen)
+    assert loop.checkpoint_path(tmp_path, 3, "ideal") == tmp_path / "ckpt" / "seed3_ideal.npz"
+
+
+def test_ideal_mix_is_the_one_pi_gamma_on_samples():
+    """diffusion's ideal arm and the toy corrector share correction.mix_in_target, bit for bit."""
+    from scsc_theory.correction import mix_in_target
+
+    x, fresh = jnp.zeros((500, 3, 2)), jnp.ones((500, 3, 2))
+    for g in (0.0, 0.5, 3.0):
+        k = jax.random.PRNGKey(int(10 * g))
+        np.testing.assert_array_equal(ideal_mix(x, fresh, g, k), mix_in_target(k, x, fresh, g))
+
+
+def test_memo_is_bounded_and_least_recently_used():
+    from scsc_theory.diffusion.memo import Memo
+
+    built = []
+    memo = Memo(maxsize=2)
+    get = lambda k: memo.get(k, lambda: built.append(k) or f"v{k}")  # noqa: E731
+    assert get(1) == "v1" and get(2) == "v2" and get(1) == "v1"  # hit: 1 becomes most recent
+    assert get(3) == "v3"  # evicts 2, the least recently used
+    assert len(memo) == 2 and 1 in memo and 2 not in memo
+    assert get(2) == "v2" and built == [1, 2, 3, 2]
+    with pytest.raises(ValueError, match="maxsize"):
+        Memo(0)
