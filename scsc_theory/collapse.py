@@ -100,7 +100,7 @@ def write_collapse(res: dict, out_dir, figure_path=None) -> list:
     summary["final_mean"] = {wf: np.nanmean(c[..., -1], axis=-1).tolist() for wf, c in res["curves"].items()}
     summary["exact_final"] = {k: (float(v[-1]) if not isinstance(v, dict) else {str(a): float(b[-1]) for a, b in v.items()})
                               for k, v in res["exact"].items()}
-    summary["provenance"] = provenance(["core"])
+    summary["provenance"] = provenance(["collapse"])
     files = [write_json(out_dir / "summary.json", summary),
              write_npz(out_dir / "curves.npz", **{wf.replace("-", "_"): c for wf, c in res["curves"].items()})]
     files.append(plot_collapse(res, figure_path or out_dir / f"collapse_{res['family']}.png"))

@@ -118,13 +118,14 @@ _PI_GAMMA = ("correction.py", "faithful.py", "families", "data.py")
 SOURCE_GROUPS = {
     "core": _CORE,
     "toy": _CORE + ("toy.py",),
+    "collapse": _CORE + ("collapse.py", "closed_form.py"),
     "theory": _CORE + ("theory", "symbolic.py"),
     "sweep": _CORE + ("theory", "sweep", "conjecture.py", "distributed.py"),
     "diffusion": _BASE + _PI_GAMMA + ("diffusion",),
     "motion": _BASE + _PI_GAMMA + ("diffusion", "motion"),
     "digits": _BASE + _PI_GAMMA + ("diffusion", "digits"),
     "effective_gamma": _CORE + ("diffusion", "digits", "motion", "effective_gamma.py", "effective_gamma_toy.py",
-                                "effective_gamma_digits.py", "effective_gamma_motion.py"),
+                                "effective_gamma_digits.py", "effective_gamma_motion.py", "effective_gamma_report.py"),
 }
 
 
