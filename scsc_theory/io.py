@@ -215,3 +215,22 @@ def combined_provenance(records) -> dict:
         return dict(records[0])
     return {"package": "scsc_theory", "source_hash": None, "source_groups": (records[0] or {}).get("source_groups")
             if records else None, "note": "assembled from runs without one common code provenance"}
+
+
+def restamp(stored: dict, reason: str) -> dict:
+    """A stored record re-hashed under today's :data:`SOURCE_GROUPS` definition, for a result whose
+    group was *redefined* (files added to it) after it was written. Refused (ValueError) unless every
+    file of the redefined groups is byte-identical between the record's git commit and the working
+    tree, so the new hash describes the code that ran; the old record is kept under ``restamped``."""
+    commit, groups = stored.get("git_commit"), stored.get("source_groups")
+    if not commit or not groups:
+        raise ValueError("restamp needs a record with a git commit and source groups")
+    root, pkg = _package_dir().parent, _package_dir().name
+    for rel in source_files(groups):
+        out = subprocess.run(["git", "-C", str(root), "show", f"{commit}:{pkg}/{rel}"], capture_output=True, timeout=30)
+        if out.returncode != 0 or out.stdout != (_package_dir() / rel).read_bytes():
+            raise ValueError(f"{rel} differs between commit {commit[:10]} and the working tree: cannot restamp")
+    new = provenance(groups)
+    new["git_commit"] = commit
+    new["restamped"] = {"previous": stored, "reason": reason}
+    return new

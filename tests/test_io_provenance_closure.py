@@ -83,3 +83,27 @@ def test_no_module_changes_numerical_settings_at_import():
                 continue  # runs when called, not at import
             src = ast.unparse(node)
             assert "config.update" not in src and "environ[" not in src and "setdefault" not in src.split("(")[0], f
+
+
+def test_restamp_only_when_the_code_is_byte_identical(tmp_path, monkeypatch):
+    import subprocess
+
+    pkg = tmp_path / "scsc_theory"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "b.py").write_text("y = 2\n")
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "c")
+    commit = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(io_mod, "_package_dir", lambda: pkg)
+    monkeypatch.setattr(io_mod, "SOURCE_GROUPS", {"g": ("a.py",)})
+    old = dict(io_mod.provenance(["g"]), git_commit=commit)
+    monkeypatch.setattr(io_mod, "SOURCE_GROUPS", {"g": ("a.py", "b.py")})  # the group is redefined
+    assert io_mod.provenance_status(old)[0]
+    new = io_mod.restamp(old, "b.py joined the group")
+    assert not io_mod.provenance_status(new)[0] and new["restamped"]["previous"] == old and new["git_commit"] == commit
+    (pkg / "b.py").write_text("y = 3\n")  # a code change is not a redefinition
+    with pytest.raises(ValueError, match="b.py differs"):
+        io_mod.restamp(old, "b.py joined the group")
