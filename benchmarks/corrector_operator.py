@@ -161,6 +161,20 @@ def main(argv=None) -> int:
         "simulated_fraction": float(np.mean(c.corrected)), "kept_raw_fraction": float(np.mean(keep)),
         "falls": int(physics.fallen(np.where(keep[:, None, None], gen0, c.qpos)).sum())}
     print("gen0 x1, loop guard", results["rows"]["gen0 x1, loop guard"], flush=True)
+    # where the physics corrector sits on the theory's map for generation-0 samples (issue 17):
+    # gamma_eff of the corrector alone and as the loop applies it, raw = the generation-0 samples,
+    # target = the held-out true clips of the FID floor, in the evaluator's feature space
+    from scsc_theory.effective_gamma import effective_gamma, summary
+
+    f_raw, f_tgt = ctx.evaluator.features(raw_z), ctx.evaluator.features(ctx.from_qpos(floor_clips))
+    geff = {"settings": {"raw": f"{args.n} generation-0 samples (cpu preset, seed 0)",
+                         "target": f"{args.n} held-out true clips (test split, seed 32)",
+                         "features": "motion evaluator features", "strength": args.strength},
+            "provenance": provenance(["motion", "effective_gamma"]), "rows": {}}
+    for i, (name, f_c) in enumerate([("corrector", ctx.evaluator.features(ctx.from_qpos(c.qpos))),
+                                     ("corrector + loop guard", ctx.evaluator.features(guarded))]):
+        geff["rows"][name] = summary(effective_gamma(f_raw, f_c, f_tgt, key=jax.random.PRNGKey(17 + i), n_boot=200))
+        print("gamma_eff gen0", name, geff["rows"][name], flush=True)
     # corruption-by-corruption repair ratios (one pass: the degraded set's first pass, per corruption)
     repair = {}
     for i, (kind, qb) in enumerate(zip(list(data.CORRUPTIONS) + ["float_10cm"], broken + [lifted])):
@@ -171,6 +185,7 @@ def main(argv=None) -> int:
     results["repair"] = repair
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "operator.json", results)
+    write_json(out / "gamma_eff_gen0.json", geff)
     cols = ["mpjpe_cm", "joint_rms_rad", "lag_frames", "amplitude_ratio", "root_height_change_mm",
             "torso_tilt_change_deg", "falls", "fid", "max_abs_z", "physics_violation_m", "foot_skating", "simulated_fraction"]
     lines = [f"Corrector strength {args.strength:g}; FID floor (true vs true) {fid_floor:.3f}; "
