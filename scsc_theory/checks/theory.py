@@ -12,7 +12,7 @@ from . import Check
 LAWS_1D = ("normal", "laplace", "student-t", "mixture")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)  # bounded: the checks ask for a handful of (law, dim) pairs
 def _constants(data: str, dim: int, lam: float = 0.1, gamma: float = 1.0):
     from ..data import make_data_law
     from ..families import Gaussian
