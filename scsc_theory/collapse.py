@@ -4,7 +4,9 @@
 ||theta_t - theta*||^2, exact curves of :mod:`scsc_theory.closed_form` for replace and accumulate-all
 at gamma = 0 (conditional on the design: c = sigma^2 tr (X^T X)^-1).
 ``gaussian``: the toy Gaussian N(0, I_2), n = 20, metric W2 (and for replace log det Sigma_t with its
-exact mean). Every workflow at gamma in ``gammas`` (ideal pi_gamma correction), lambda in ``lams``.
+exact mean at gamma = 0, and tr Sigma_t with its exact mean at every gamma:
+:func:`scsc_theory.closed_form.gaussian_replace_corrected`). Every workflow at gamma in ``gammas``
+(ideal pi_gamma correction), lambda in ``lams``.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def run_collapse(family: str = "linreg", *, gammas=(0.0, 0.5, 2.0), lams=(0.5, 1
                  generations: int = 30) -> dict:
     """Run every workflow x lambda x gamma x seed; return curves (W, L, G, S, T+1) and the exact curves."""
     from . import closed_form as cf
-    from .loop import grid, run_loop
+    from .loop import grid, run_loop, synthetic_count
 
     if family == "linreg":
         from .families.linreg import LinReg, design_matrix
@@ -35,7 +37,7 @@ def run_collapse(family: str = "linreg", *, gammas=(0.0, 0.5, 2.0), lams=(0.5, 1
 
         fam, law, n, metric, exact = Gaussian(2), make_data_law("normal", 2), 20, "w2", {}
     L, G, S = grid(lams, gammas, np.arange(seeds))
-    curves, logdet = {}, None
+    curves, logdet, trace = {}, None, None
     for wf in WORKFLOWS:
         r = run_loop(fam, law, lam=L, gamma=G, seed=S, n=n, generations=generations, mode=wf)
         curves[wf] = np.where(r.finite, r.metrics[metric], np.nan).reshape(len(lams), len(gammas), seeds, -1)
@@ -43,10 +45,15 @@ def run_collapse(family: str = "linreg", *, gammas=(0.0, 0.5, 2.0), lams=(0.5, 1
             ld = np.linalg.slogdet(r.thetas.cov)[1]
             logdet = (ld - ld[:, :1]).reshape(len(lams), len(gammas), seeds, -1)
             exact["replace_logdet"] = {float(lm): cf.gaussian_replace_logdet(np.arange(generations + 1),
-                                                                            int(np.floor(lm * n + 1e-9)), 2)[0]
+                                                                            int(synthetic_count(lm, n)), 2)[0]
                                        for lm in lams}
+            trace = np.trace(np.asarray(r.thetas.cov, np.float64), axis1=-2, axis2=-1).reshape(len(lams), len(gammas), seeds, -1)
+            t = np.arange(generations + 1)
+            exact["replace_trace"] = {f"{float(lm):g},{float(g):g}": np.trace(cf.gaussian_replace_corrected(
+                t, int(synthetic_count(lm, n)), g, np.eye(2) * (n - 1) / n, np.eye(2) / n)[0], axis1=1, axis2=2)
+                for lm in lams for g in gammas}
     return dict(family=family, metric=metric, lams=list(lams), gammas=list(gammas), seeds=seeds,
-                generations=generations, curves=curves, exact=exact, logdet=logdet)
+                generations=generations, curves=curves, exact=exact, logdet=logdet, trace=trace)
 
 
 def plot_collapse(res: dict, path) -> Path:
@@ -55,7 +62,7 @@ def plot_collapse(res: dict, path) -> Path:
 
     from .io import save_figure
 
-    extra = res["logdet"] is not None
+    extra = 2 * (res["logdet"] is not None)
     fig, axes = plt.subplots(1, len(WORKFLOWS) + extra, figsize=(3.4 * (len(WORKFLOWS) + extra), 3.3))
     gens = np.arange(res["generations"] + 1)
     cmap = plt.get_cmap("viridis")
@@ -77,16 +84,27 @@ def plot_collapse(res: dict, path) -> Path:
     axes[0].set_ylabel("||theta_t - theta*||^2" if res["metric"] == "err" else "W2(p_theta_t, p_theta*)")
     axes[0].legend(fontsize=6)
     if extra:
-        ax = axes[-1]
+        ax = axes[-2]
         for i, lm in enumerate(res["lams"]):
             for j, g in enumerate(res["gammas"]):
                 c = res["logdet"][i, j]
                 ax.plot(gens, c.mean(0), color=cmap(j / max(len(res["gammas"]) - 1, 1)),
                         ls="-" if i == len(res["lams"]) - 1 else ":")
             ax.plot(gens, res["exact"]["replace_logdet"][float(lm)], "k--", lw=1.2)
-        ax.set_title("replace: log det Sigma_t - log det Sigma_0 (exact dashed, gamma=0)", fontsize=7)
+        ax.set_title("replace: log det change\n(exact dashed, gamma = 0)", fontsize=8)
         ax.set_xlabel("generation t")
         ax.grid(alpha=0.3)
+        ax = axes[-1]
+        for i, lm in enumerate(res["lams"]):
+            for j, g in enumerate(res["gammas"]):
+                col = cmap(j / max(len(res["gammas"]) - 1, 1))
+                ls = "-" if i == len(res["lams"]) - 1 else ":"
+                ax.plot(gens, res["trace"][i, j].mean(0), color=col, ls=ls)
+                ax.plot(gens, res["exact"]["replace_trace"][f"{float(lm):g},{float(g):g}"], "k", ls="--", lw=0.9)
+        ax.set_title("replace with pi_gamma: E tr Sigma_t\n(exact dashed, every gamma)", fontsize=8)
+        ax.set_xlabel("generation t")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
     fig.suptitle(f"Workflows, family={res['family']}, {res['seeds']} seeds (mean, 10-90% band)", fontsize=9)
     return save_figure(fig, path)
 
