@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .workflow_args import add_workflow_args
+
 
 def add_common(p) -> None:
     """Arguments shared by ``scsc sweep`` and ``scsc conjecture``."""
@@ -48,13 +50,7 @@ def register(sub) -> None:
     p.add_argument("--chunk", type=int, default=None, help="generations per checkpoint (default T/10)")
     p.add_argument("--perturb", type=float, default=None, help="size of the perturbation whose decay gives r")
     p.add_argument("--t-fit", type=int, default=8, help="generations used to fit r (default 8)")
-    p.add_argument("--mode", default="fixed",
-                   help="workflow: fixed (n real + floor(lam n) fresh synthetic; Theorem 4.3's setting, the default) | "
-                        "replace (fresh synthetic only) | accumulate-all (all real + all past synthetic) | "
-                        "accumulate-subsample (--subsample points drawn from that pool) | toy-schedule "
-                        "(see scsc_theory.workflows)")
-    p.add_argument("--subsample", type=int, default=None,
-                   help="training-set size of --mode accumulate-subsample (default n)")
+    add_workflow_args(p, default="fixed", note=" (the setting of the boundary drawn)")
     p.add_argument("--err-threshold", type=float, default=None,
                    help="final-distance threshold for the empirical error boundary (default 2x the mean at the smallest lambda)")
     p.add_argument("--out", required=True, help="output folder")

@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from .workflow_args import add_workflow_args
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -12,13 +14,7 @@ def register(sub) -> None:
         help="the paper's toy experiment: one Gaussian refitted on real + corrected synthetic data",
         description="Run all gammas x seeds as one jit-compiled sweep and write summary.json, curves.npz and a figure.",
     )
-    p.add_argument("--mode", default="accumulate",
-                   help="workflow: toy-schedule (the original script's schedule; its alias accumulate is the default, "
-                        "which keeps the figure name toy_w2_accumulate.png) | fixed (Theorem 4.3: n real + "
-                        "floor(lam n) fresh synthetic) | replace (fresh synthetic only) | accumulate-all (all real + "
-                        "all past synthetic, equal weights) | accumulate-subsample (--subsample points drawn from that pool)")
-    p.add_argument("--subsample", type=int, default=None,
-                   help="training-set size of --mode accumulate-subsample (default --n)")
+    add_workflow_args(p, default="accumulate", note=" (the toy-schedule alias, which keeps the figure name toy_w2_accumulate.png)")
     p.add_argument("--sampling", default="finite", help="finite | population (exact infinite-sample map) | stats "
                    "(exact sufficient-statistic draws: fixed mode, ideal/stratified corrector)")
     p.add_argument("--prng", default="threefry2x32",
