@@ -1,14 +1,16 @@
 """Physics-based self-correction of humanoid motions (residual force control, as in UHC).
 
 The humanoid starts from the clip's first frame (joint angles clipped into their limits, the body
-lifted out of the floor if needed) and tracks the clip in the simulator:
+lifted out of the floor if needed) and tracks set points in the simulator; the corrector's set
+points come from the world's learned planner (:mod:`scsc_theory.motion.controller`, which maps a
+clip to the set points that realize it) refined by iterative learning control:
 
 * the 21 hinge joints are driven by position servos (PD control, bounded torques) whose set points
-  are the clip's joint angles, linearly interpolated between frames;
+  are joint angles, linearly interpolated between frames;
 * the root (torso) is pulled toward the clip's root pose by six *bounded* PD actuators acting
-  between the torso and a mocap body that follows the clip: the residual force of residual force
-  control. Its bound is what keeps the correction physical: it cannot hold the body in the air
-  (the bound is below body weight at strength 1) nor teleport it.
+  between the torso and a mocap body that follows the set points: the residual force of residual
+  force control. Its bound (200 N vertically, 0.49 of body weight; 60 N horizontally) keeps the
+  correction physical: it cannot hold the body in the air nor teleport it.
 
 The simulated trajectory, sampled at the clip's frame rate, is the corrected clip: it has ground
 contact, joint limits and non-penetrating body parts because the simulator enforces them.
@@ -33,6 +35,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_finite_number, check_int, check_positive
 from . import humanoid
 from .kinematics import check_qpos, lowest_point, tracking_errors  # noqa: F401  (part of this module's API)
+from .metrics import validity_score
 
 #: Frame rate assumed when none is given (frames per second).
 DEFAULT_FPS = 20.0
@@ -283,6 +286,9 @@ ILC_CUTOFF_HZ = 4.0
 ILC_LEAD = 1
 #: Learning gains of the update: hinge angles, root position, root rotation.
 ILC_GAINS = (1.0, 1.0, 1.0)
+#: A rollout that misses a validity threshold ranks behind every rollout that meets them: its
+#: MPJPE (m) is raised by this much when :func:`project` picks the rollout to keep.
+INVALID_PENALTY_M = 1.0
 
 
 def torso_tilt(qpos) -> np.ndarray:
@@ -332,8 +338,8 @@ class Correction:
     fallback:       (n,) True where every simulated candidate fell while the input did not: the
                     input is returned unchanged (the stated rule for motions the humanoid cannot
                     realize without falling).
-    iteration:      (n,) the iterative-learning-control rollout whose result was kept (0 = plain
-                    tracking; -1 where the clip was not simulated or fell back).
+    iteration:      (n,) the iterative-learning-control rollout whose result was kept (0 = tracking of
+                    the planned set points; -1 where the clip was not simulated or fell back).
     tracking_error: (n,) mean over frames and bodies of the distance (m) between each body's
                     position in the corrected and in the input clip (MPJPE, global frame).
     joint_error:    (n,) root-mean-square hinge angle difference (rad), corrected vs input.
@@ -424,10 +430,10 @@ class Projection(NamedTuple):
     """Result of :func:`project`, per clip.
 
     qpos:      (n, T, 28) the kept rollout; the input itself where every rollout fell or diverged.
-    iteration: (n,) int, the kept rollout (0 = plain tracking), -1 where every rollout fell or diverged.
+    iteration: (n,) int, the kept rollout (0 = the planned set points), -1 where every rollout fell or diverged.
     fell_all:  (n,) bool, every rollout fell or diverged.
-    plain:     (n, T, 28) rollout 0 (plain tracking of the input), kept for the fall-back rule of
-               :func:`correct`; plain_unstable (n,) bool: rollout 0 diverged.
+    plain:     (n, T, 28) rollout 0 (tracking of the planned set points), kept for the fall-back
+               rule of :func:`correct`; plain_unstable (n,) bool: rollout 0 diverged.
     """
 
     qpos: np.ndarray
@@ -439,24 +445,31 @@ class Projection(NamedTuple):
 
 def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_threads: int | None = None,
             iterations: int = ILC_ITERATIONS) -> Projection:
-    """The realizable motion closest to each clip of ``ref`` (n, T, 28), by iterative learning control.
+    """The realizable motion closest to each clip of ``ref`` (n, T, 28): planned set points, refined
+    by iterative learning control.
 
-    Rollout 0 tracks ``ref`` itself; rollout k + 1 tracks set points moved by the filtered error of
+    Rollout 0 tracks the set points of the world's learned planner
+    (:func:`scsc_theory.motion.controller.set_points`: the servo set points that realize ``ref``, as
+    fitted on the world's own clips); rollout k + 1 tracks set points moved by the filtered error of
     rollout k (:func:`_ilc_update`); every rollout starts from the input's first frame. Each
     rollout is a motion the humanoid realizes under the world's actuation; the one kept per clip
-    is the closest to the input (MPJPE) among those that neither fell nor diverged.
+    is the closest to the input (MPJPE) among those that neither fell nor diverged, a rollout that
+    meets the validity thresholds preferred to one that does not.
     """
+    from .controller import planner, set_points
+
     backend, n_threads = _check_backend(backend, n_threads)
     n = ref.shape[0]
     best_q = ref.copy()
     best_err = np.full(n, np.inf)
     best_it = np.full(n, -1)
-    setpoint = ref.copy()
+    setpoint = set_points(planner(fps), ref, fps)
     for k in range(iterations + 1):
         sim, unstable = _simulate(setpoint, fps, backend, n_threads, start=ref)
         if k == 0:
             plain, plain_unstable = sim, unstable
-        err = tracking_errors(sim, ref)[0]
+        # closest to the input (MPJPE, m), among rollouts that meet the validity thresholds first
+        err = tracking_errors(sim, ref)[0] + INVALID_PENALTY_M * (validity_score(sim, fps=fps) > 0)
         ok = ~unstable & ~fallen(sim) & (err < best_err)
         best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
         if k < iterations:
@@ -470,7 +483,6 @@ def needs_correction(qpos, *, fps: float = DEFAULT_FPS, strength: float = 1.0) -
     The thresholds are :data:`scsc_theory.motion.metrics.VALIDITY_THRESHOLDS`, the bounds every
     dataset clip meets; strength 0 corrects nothing.
     """
-    from .metrics import validity_score
 
     if strength <= 0:
         return np.zeros(len(qpos), bool)
