@@ -46,3 +46,23 @@ def test_projection_of_true_clips_is_tight():
     plain, _ = physics._simulate(true, 20.0, "rollout", None, start=true)
     mp0, je0, _ = physics.tracking_errors(plain, true)
     assert mp0.mean() > 0.03 and je0.mean() > 0.03
+
+
+def test_training_pairs_come_from_a_stream_of_their_own():
+    """No dataset, held-out or fresh clip is ever a planner training pair."""
+    assert controller.FIT["stream"] not in data.SPLITS.values()
+    q, _ = controller.training_pairs(3, 0, controller.FIT["stream"], 60, 20.0)
+    train = data.generate(3, seed=0).qpos.astype(np.float64)
+    assert np.abs(q - train).max() > 0.1
+
+
+def test_planner_is_fitted_once_and_cached():
+    """The fitted planner is read back from the cache bit for bit (no refit)."""
+    p = controller.planner(20.0)
+    path = controller._cache_path(20.0)
+    assert path.exists()
+    back = controller._load(path)
+    np.testing.assert_array_equal(back.linear, p.linear)
+    for (W, b), (W2, b2) in zip(back.layers, p.layers):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
