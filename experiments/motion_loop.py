@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     table = format_window_table(wt) + "\n\nLast generation only:\n\n" + format_table(info["summary"])
     fig = Path(args.figures)
     write_json(fig / "motion_loop_summary.json", {**{k: info[k] for k in ("settings", "preset", "reductions", "denoiser_params",
-                                                                           "last_generation_table", "provenance")},
+                                                                           "last_generation_table", "provenance",
+                                                                           "corrector_this_call")},
                                                   "last10_generations_table": wt})
     write_text(fig / "motion_loop_table.md", info["reductions"] + "\n\n" + table + "\n")
     print(info["reductions"])

@@ -263,6 +263,8 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
     from its callables, so compiled functions are shared)."""
     settings = settings.validate()
     out = Path(out_dir)
+    # the code that produces these numbers, hashed before any work (STALE marking in checks)
+    code = provenance(["motion"])
     t0 = time.perf_counter()
     if built is None:
         ctx, loop = build(settings, cache_dir=cache_dir)
@@ -301,7 +303,7 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
     if timing:
         history = history + [timing]
     info["timings_history"] = history  # one entry per call that computed something (resumes add entries)
-    info["provenance"] = provenance(["motion"])  # the code that produced these numbers (STALE marking in checks)
+    info["provenance"] = code
     write_json(out / "summary.json", info)
     files = [out / "metrics.csv", out / "summary.json"]
     complete = stop_after is None

@@ -278,6 +278,13 @@ def default_backend() -> str:
 #: from upright (degrees), or its root is lower than :data:`FALL_ROOT_HEIGHT` (m).
 FALL_TILT_DEG = 60.0
 FALL_ROOT_HEIGHT = 0.6
+#: Stated rule for a rollout that loses its balance without falling: its torso leans more than
+#: LEAN_DEG (degrees) beyond the input's, averaged over LEAN_WINDOW_S seconds, at some time (the
+#: humanoid is tipping over; a stumble is not the closest valid motion). Chosen by measurement
+#: (``benchmarks/corrector_operator.py``): true clips forced through the projection never lean by
+#: this much, and the rollouts that do are the ones that raised generation-0 samples' FID.
+LEAN_DEG = 5.0
+LEAN_WINDOW_S = 0.5
 #: Iterative learning control of the corrector: rollouts after the first, zero-phase low-pass
 #: cut-off (Hz) of the learned set-point offsets, and the lead (frames) of the error used to
 #: update the set point of a frame (the servos lag their set points by about 0.7 frames).
@@ -302,6 +309,18 @@ def fallen(qpos) -> np.ndarray:
     """(n,) True where a clip falls: some frame with torso tilt > FALL_TILT_DEG or root z < FALL_ROOT_HEIGHT."""
     q = np.asarray(qpos, dtype=np.float64)
     return (torso_tilt(q) > FALL_TILT_DEG).any(axis=-1) | (q[..., 2] < FALL_ROOT_HEIGHT).any(axis=-1)
+
+
+def leans(qpos, ref, *, fps: float = DEFAULT_FPS) -> np.ndarray:
+    """(n,) True where clips ``qpos`` lean beyond clips ``ref`` (both (n, T, 28)): at some time the
+    moving average over LEAN_WINDOW_S of torso_tilt(qpos) - torso_tilt(ref) exceeds LEAN_DEG.
+
+    Signed on purpose: leaning *less* than the input is not losing balance; the average (over
+    whole windows inside the clip) keeps a noisy input's frame-to-frame tilt jitter from counting."""
+    d = torso_tilt(qpos) - torso_tilt(ref)
+    w = min(d.shape[-1], max(1, int(round(LEAN_WINDOW_S * fps))))
+    c = np.concatenate([np.zeros(d.shape[:-1] + (1,)), np.cumsum(d, axis=-1)], axis=-1)
+    return ((c[..., w:] - c[..., :-w]) / w).max(axis=-1) > LEAN_DEG
 
 
 def _rotvec(q):
@@ -335,8 +354,8 @@ class Correction:
     qpos:           (n, T, 28) the corrected clips: the input itself where it was already valid,
                     otherwise the simulated trajectory closest to it (see :func:`correct`).
     corrected:      (n,) True where the clip missed the validity thresholds and was simulated.
-    fallback:       (n,) True where every simulated candidate fell while the input did not: the
-                    input is returned unchanged (the stated rule for motions the humanoid cannot
+    fallback:       (n,) True where every simulated candidate fell or leaned beyond the input
+                    (:func:`leans`) while the input did not fall: the input is returned unchanged (the stated rule for motions the humanoid cannot
                     realize without falling).
     iteration:      (n,) the iterative-learning-control rollout whose result was kept (0 = tracking of
                     the planned set points; -1 where the clip was not simulated or fell back).
@@ -429,9 +448,11 @@ def _ilc_update(setpoint, ref, sim, fps):
 class Projection(NamedTuple):
     """Result of :func:`project`, per clip.
 
-    qpos:      (n, T, 28) the kept rollout; the input itself where every rollout fell or diverged.
-    iteration: (n,) int, the kept rollout (0 = the planned set points), -1 where every rollout fell or diverged.
-    fell_all:  (n,) bool, every rollout fell or diverged.
+    qpos:      (n, T, 28) the kept rollout; the input itself where every rollout fell, leaned
+               (:func:`leans`) or diverged.
+    iteration: (n,) int, the kept rollout (0 = the planned set points), -1 where every rollout
+               fell, leaned or diverged.
+    fell_all:  (n,) bool, every rollout fell, leaned or diverged.
     plain:     (n, T, 28) rollout 0 (tracking of the planned set points), kept for the fall-back
                rule of :func:`correct`; plain_unstable (n,) bool: rollout 0 diverged.
     """
@@ -453,8 +474,9 @@ def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_thre
     fitted on the world's own clips); rollout k + 1 tracks set points moved by the filtered error of
     rollout k (:func:`_ilc_update`); every rollout starts from the input's first frame. Each
     rollout is a motion the humanoid realizes under the world's actuation; the one kept per clip
-    is the closest to the input (MPJPE) among those that neither fell nor diverged, a rollout that
-    meets the validity thresholds preferred to one that does not.
+    is the closest to the input (MPJPE) among those that neither fell (:func:`fallen`), leaned
+    beyond the input (:func:`leans`) nor diverged, a rollout that meets the validity thresholds
+    preferred to one that does not.
     """
     from .controller import planner, set_points
 
@@ -470,7 +492,7 @@ def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_thre
             plain, plain_unstable = sim, unstable
         # closest to the input (MPJPE, m), among rollouts that meet the validity thresholds first
         err = tracking_errors(sim, ref)[0] + INVALID_PENALTY_M * (validity_score(sim, fps=fps) > 0)
-        ok = ~unstable & ~fallen(sim) & (err < best_err)
+        ok = ~unstable & ~fallen(sim) & ~leans(sim, ref, fps=fps) & (err < best_err)
         best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
         if k < iterations:
             setpoint = _ilc_update(setpoint, ref, sim, fps)
@@ -504,8 +526,8 @@ def correct(qpos, *, backend: str | None = None, strength: float = 1.0, fps: flo
        iterative learning control of the joint and root set points, at most ``iterations`` + 1
        rollouts, the closest rollout that does not fall kept);
     3. returns the input unchanged, flagged in ``Correction.fallback``, where every rollout fell
-       although the input did not (falling is not the closest valid motion, the humanoid merely
-       lacks a balance controller).
+       or leaned beyond the input (:func:`leans`) although the input did not fall (falling and
+       stumbling are not the closest valid motion, the humanoid merely lacks a balance controller).
 
     Correcting twice is correcting once wherever the first pass produced a clip that meets the
     thresholds (most rollouts do; see ``benchmarks/corrector_operator.py``).
