@@ -8,7 +8,11 @@ preset (reductions stated on the figure and in summary.json). Same as::
         --generations 50 --seeds 3 --preset cpu --gamma 1.0 --out runs/motion_full --figures figures
 
 The larger-n study (paper: less collapse with more real data) is the same script with
-``--n 256 --arms baseline,selfconsume --seeds 2 --out runs/motion_n256 --figures figures/motion_n256``.
+``--n 256 --arms baseline,selfconsume,selfcorrect --seeds 2 --out runs/motion_n256 --figures figures/motion_n256``.
+The gamma_eff prediction (``paper_checks.md``, row ``gamma-eff-prediction-motion``) runs the ideal arm
+alone at the physics corrector's measured gamma_eff: ``--arms ideal --gamma G --out
+runs/motion_ideal_geff --figures figures/motion_ideal_geff``, G from
+``figures/corrector_operator/gamma_eff_gen0.json`` (row "corrector + loop guard").
 
 Re-running resumes from the checkpoints in ``--out``. Afterwards it writes
 ``figures/motion_loop_metrics.png``, ``figures/motion_loop_clips.png`` and the per-arm table
@@ -38,11 +42,13 @@ def main(argv=None) -> int:
     ap.add_argument("--generations", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--strength", type=float, default=1.0, help="physics corrector strength (default 1)")
+    ap.add_argument("--gamma", type=float, default=1.0,
+                    help="ideal arm's gamma (default 1; the gamma_eff prediction runs it at the corrector's gamma_eff)")
     ap.add_argument("--out", default="runs/motion_full")
     ap.add_argument("--figures", default="figures")
     args = ap.parse_args(argv)
     s = MotionLoopSettings(n=args.n, lam=1.0, arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()), generations=args.generations, seeds=tuple(range(args.seeds)),
-                           preset=args.preset, gamma=1.0, strength=args.strength)
+                           preset=args.preset, gamma=args.gamma, strength=args.strength)
     info = run_motion_loop(s, args.out, figure_dir=args.figures)
     rows = read_metrics_csv(Path(args.out) / "metrics.csv")
     wt = window_table(rows)

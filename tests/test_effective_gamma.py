@@ -2,6 +2,7 @@
 recovery of a known gamma from the ideal corrector with bootstrap intervals covering the truth at
 their stated rate, a large residual for a corrector that is not of pi_gamma form, exact zero for
 the identity corrector, input validation."""
+import json
 import functools
 import math
 
@@ -192,3 +193,45 @@ def test_prediction_check_verdict():
     text, status = verdict({"toy": {"predictions": [good, off]}})
     assert status == "FAIL" and "histogram fixed gamma=1" in text
     assert verdict({})[1] == "FAIL"
+
+
+def _window(mean, half, n=3):
+    return {"last_window_mean": mean, "ci95": [mean - half, mean + half], "n_seeds": n, "window": [41, 50]}
+
+
+def _motion_docs(ge=0.6, lo=0.2, hi=1.5, gamma_run=None, correct=(3.0, 0.9), ideal=(3.1, 0.91), consume=(8.0, 0.5)):
+    geff = {"rows": {"corrector + loop guard": {"gamma_eff": ge, "gamma_lo": lo, "gamma_hi": hi}}}
+    table = lambda fid, acc: {"fid": _window(fid, 0.5), "accuracy": _window(acc, 0.03)}  # noqa: E731
+    loop = {"last10_generations_table": {"selfcorrect": table(*correct), "selfconsume": table(*consume)}}
+    ideal_doc = {"settings": {"gamma": ge if gamma_run is None else gamma_run},
+                 "last10_generations_table": {"ideal": table(*ideal)}}
+    return geff, loop, ideal_doc
+
+
+def test_motion_prediction_check_verdict():
+    """PASS only with a bounded gamma_eff and an ideal(gamma_eff) arm that differs from selfconsume;
+    a resolved selfcorrect - ideal(gamma_eff) difference FAILs; an ideal run at another gamma FAILs."""
+    from scsc_theory.checks.effective_gamma import motion_verdict
+
+    assert motion_verdict(*_motion_docs())[1] == "PASS"
+    text, status = motion_verdict(*_motion_docs(correct=(8.0, 0.5)))
+    assert status == "FAIL" and "fails on fid, accuracy" in text
+    assert motion_verdict(*_motion_docs(hi=float("inf")))[1] == "EXPLORED"
+    assert motion_verdict(*_motion_docs(lo=-0.5))[1] == "EXPLORED"
+    # ideal(gamma_eff) no better than selfconsume: the prediction has no content
+    assert motion_verdict(*_motion_docs(correct=(8.1, 0.51), ideal=(8.0, 0.5)))[1] == "EXPLORED"
+    text, status = motion_verdict(*_motion_docs(gamma_run=1.0))
+    assert status == "FAIL" and "re-run" in text
+
+
+def test_motion_prediction_check_reads_its_files(tmp_path):
+    from scsc_theory.checks.effective_gamma import gamma_eff_prediction_motion_from
+
+    text, status = gamma_eff_prediction_motion_from(tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json")
+    assert status == "FAIL" and "no results file" in text
+    paths = [tmp_path / f"{k}.json" for k in "abc"]
+    for p, d in zip(paths, _motion_docs()):
+        p.write_text(json.dumps(d))
+    text, status = gamma_eff_prediction_motion_from(*paths)
+    # no provenance records in these files: the verdict is kept but marked STALE
+    assert status == "STALE" and "(verdict as measured: PASS)" in text

@@ -188,3 +188,19 @@ def test_guard_keeps_raw_samples_the_corrector_did_not_apply():
     np.testing.assert_array_equal(keep, [True, False, True, True])
     np.testing.assert_array_equal(out[keep], raw[keep])
     np.testing.assert_array_equal(out[1], cor[1])
+
+
+def test_provenance_is_taken_before_any_work(tmp_path, built, monkeypatch):
+    """The record names the code a run started with: a source edit during the run must not re-label it."""
+    from scsc_theory.motion import loop as L
+
+    calls = []
+
+    def fake(groups):   # records whether any generation had been computed when the code was hashed
+        calls.append((groups, (tmp_path / "p" / "metrics.csv").exists()))
+        return {"call": len(calls)}
+
+    monkeypatch.setattr(L, "provenance", fake)
+    info = run_motion_loop(ALL4, tmp_path / "p", progress=False, figures=False, built=built, stop_after=1)
+    assert (tmp_path / "p" / "metrics.csv").exists()
+    assert info["provenance"] == {"call": 1} and calls == [(["motion"], False)]
