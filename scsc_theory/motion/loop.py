@@ -263,8 +263,10 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
     from its callables, so compiled functions are shared)."""
     settings = settings.validate()
     out = Path(out_dir)
-    # the code that produces these numbers, hashed before any work (STALE marking in checks)
+    # the code that produces these numbers, hashed before any work (STALE marking in checks); a run
+    # resumes only with the code it started with (else its generations would mix code versions)
     code = provenance(["motion"])
+    check_resume_code(out, code)
     t0 = time.perf_counter()
     if built is None:
         ctx, loop = build(settings, cache_dir=cache_dir)
@@ -313,6 +315,19 @@ def run_motion_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
         files += plot_clip_strip(loop, ctx, out, fdir / "motion_loop_clips.png")
     info["files"] = [str(f) for f in files]
     return info
+
+
+def check_resume_code(out: Path, code: dict) -> None:
+    """Record ``code`` (a :func:`scsc_theory.io.provenance` record) in ``out/code.json`` when the run
+    starts; refuse to resume a run that another source (a different ``source_hash``) started."""
+    path = Path(out) / "code.json"
+    if path.exists():
+        old = json.loads(path.read_text()).get("source_hash")
+        if old != code["source_hash"]:
+            raise SCSCInputError(f"out_dir {out} holds a run started by other code (source hash {old}, now "
+                                 f"{code['source_hash']}): resuming would mix code versions; use another out_dir")
+        return
+    write_json(path, code)
 
 
 def last_generation_table(summary: dict) -> dict:
