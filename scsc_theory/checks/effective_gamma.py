@@ -103,7 +103,7 @@ def motion_verdict(geff: dict, loop: dict, ideal: dict):
     than selfconsume on FID or accuracy (else the prediction cannot be told from "no correction").
     A resolved difference FAILs; a holding prediction without those two is EXPLORED. An ideal run at
     a gamma other than the recorded gamma_eff FAILs (re-run it)."""
-    from .motion import compare, _fmt
+    from .motion import compare, format_entry
 
     g = geff["rows"][GEFF_ROW]
     ge, lo, hi = float(g["gamma_eff"]), float(g["gamma_lo"]), float(g["gamma_hi"])
@@ -119,9 +119,10 @@ def motion_verdict(geff: dict, loop: dict, ideal: dict):
         beats_consume |= vc == "better"
         if v != "tie":
             resolved.append(met)
-        parts.append(f"{met} selfcorrect {_fmt(t['selfcorrect'][met])} vs ideal@gamma_eff {_fmt(ti['ideal'][met])} "
+        parts.append(f"{met} selfcorrect {format_entry(t['selfcorrect'][met])} vs ideal@gamma_eff "
+                     f"{format_entry(ti['ideal'][met])} "
                      f"(p = {p:.2g}{', resolved' if v != 'tie' else ''}; ideal@gamma_eff vs selfconsume "
-                     f"{_fmt(t['selfconsume'][met])}: p = {pc:.2g}{', resolved ' + vc if vc != 'tie' else ''})")
+                     f"{format_entry(t['selfconsume'][met])}: p = {pc:.2g}{', resolved ' + vc if vc != 'tie' else ''})")
     bounded = lo >= 0 and math.isfinite(hi)
     text = f"{head}; n = 64, lambda = 1, gens 41-50: " + "; ".join(parts)
     if resolved:

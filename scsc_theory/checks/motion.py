@@ -71,7 +71,8 @@ def compare(a: dict, b: dict, metric: str):
     return "tie", p
 
 
-def _fmt(entry: dict) -> str:
+def format_entry(entry: dict) -> str:
+    """``mean [lo, hi]`` of a ``last10_generations_table`` entry (3 significant digits)."""
     lo, hi = entry["ci95"]
     return f"{entry['last_window_mean']:.3g} [{lo:.3g}, {hi:.3g}]"
 
@@ -108,7 +109,7 @@ def _collapse_from(path: Path):
     for met in ("fid", "accuracy"):
         v, p = compare(t["selfconsume"][met], t["baseline"][met], met)
         worse = worse or v == "worse"
-        parts.append(f"{met} selfconsume {_fmt(t['selfconsume'][met])} vs baseline {_fmt(t['baseline'][met])} "
+        parts.append(f"{met} selfconsume {format_entry(t['selfconsume'][met])} vs baseline {format_entry(t['baseline'][met])} "
                      f"(Welch p = {p:.2g}: {'worse, resolved' if v == 'worse' else 'better, resolved' if v == 'better' else 'not resolved'})")
     w = t["baseline"]["fid"]["window"]
     note = _window_note(t, ("baseline", "selfconsume"))
@@ -127,9 +128,9 @@ def holds(table: dict, arm: str, label: str):
         better_somewhere |= vs == "better"
         mean_diff = SENSE[met] * (table[arm][met]["last_window_mean"] - table["selfconsume"][met]["last_window_mean"])
         no_worse_mean &= mean_diff >= 0 or vs == "better"
-        parts.append(f"{met} {label} {_fmt(table[arm][met])} vs baseline {_fmt(table['baseline'][met])} "
+        parts.append(f"{met} {label} {format_entry(table[arm][met])} vs baseline {format_entry(table['baseline'][met])} "
                      f"(p = {pb:.2g}, {vb if vb != 'tie' else 'not resolved'}) vs selfconsume "
-                     f"{_fmt(table['selfconsume'][met])} (p = {ps:.2g}, {vs if vs != 'tie' else 'not resolved'})")
+                     f"{format_entry(table['selfconsume'][met])} (p = {ps:.2g}, {vs if vs != 'tie' else 'not resolved'})")
     ok = not_worse_than_base and better_somewhere and no_worse_mean
     why = [] if ok else [w for w, bad in (("resolved worse than baseline", not not_worse_than_base),
                                           ("not resolved better than selfconsume", not better_somewhere),
@@ -200,7 +201,8 @@ def _larger_n_raw(p64: Path, p256: Path):
         v, p = compare(t256["selfconsume"][met], t64["selfconsume"][met], met)
         smaller &= gap[256] < gap[64]
         resolved |= v == "better"
-        parts.append(f"{met}: selfconsume {_fmt(t64['selfconsume'][met])} (n=64) vs {_fmt(t256['selfconsume'][met])} "
+        parts.append(f"{met}: selfconsume {format_entry(t64['selfconsume'][met])} (n=64) vs "
+                     f"{format_entry(t256['selfconsume'][met])} "
                      f"(n=256), gap to baseline {abs(gap[64]):.3g} -> {abs(gap[256]):.3g} (p = {p:.2g})")
     note = _window_note(t256, ("baseline", "selfconsume"))
     ok = smaller and resolved and not note
