@@ -1,5 +1,6 @@
 """Wiring of the generic self-consuming driver (scsc_theory.diffusion.loop) with a real (small)
 diffusion model: synthetic counts, which data each arm trains on, warm starts, resume."""
+import dataclasses
 import math
 from pathlib import Path
 
@@ -197,6 +198,22 @@ def test_ideal_mix_is_the_one_pi_gamma_on_samples():
     for g in (0.0, 0.5, 3.0):
         k = jax.random.PRNGKey(int(10 * g))
         np.testing.assert_array_equal(ideal_mix(x, fresh, g, k), mix_in_target(k, x, fresh, g))
+
+
+def test_ideal_arm_at_gamma_zero_is_the_selfconsume_arm():
+    """gamma = 0: the ideal arm's training set is the selfconsume arm's, bit for bit (the gamma_eff
+    prediction rows use the selfconsume arm as the ideal loop at gamma = 0)."""
+    cfg = LoopConfig(n=6, lam=1.0, generations=1, gen0_steps=1, steps_per_gen=1, arms=("selfconsume", "ideal"),
+                     seeds=(0,), gamma=0.0, n_eval=6)
+    x_real, y_real = jnp.arange(12.0).reshape(6, 2), jnp.arange(6) % 2
+    raw, labels = jax.random.normal(jax.random.PRNGKey(1), (6, 2)), jnp.arange(6) % 2
+    fresh = lambda lab, key: jnp.full((lab.shape[0], 2), 99.0)  # noqa: E731
+    a = training_set("selfconsume", cfg, x_real, y_real, raw, labels, None, fresh, 1, 0)
+    b = training_set("ideal", cfg, x_real, y_real, raw, labels, None, fresh, 1, 0)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    c = training_set("ideal", dataclasses.replace(cfg, gamma=1.0), x_real, y_real, raw, labels, None, fresh, 1, 0)
+    assert np.any(np.asarray(c[0]) == 99.0)  # the same call at gamma = 1 does replace samples
 
 
 def test_memo_is_bounded_and_least_recently_used():

@@ -200,7 +200,7 @@ def _window(mean, half, n=3):
 
 
 def _motion_docs(ge=0.6, lo=0.2, hi=1.5, gamma_run=None, correct=(3.0, 0.9), ideal=(3.1, 0.91), consume=(8.0, 0.5)):
-    geff = {"rows": {"corrector + loop guard": {"gamma_eff": ge, "gamma_lo": lo, "gamma_hi": hi}}}
+    geff = {"rows": {"corrector + loop guard": {"gamma_eff": ge, "gamma_lo": lo, "gamma_hi": hi, "residual": 0.05}}}
     table = lambda fid, acc: {"fid": _window(fid, 0.5), "accuracy": _window(acc, 0.03)}  # noqa: E731
     loop = {"last10_generations_table": {"selfcorrect": table(*correct), "selfconsume": table(*consume)}}
     ideal_doc = {"settings": {"gamma": ge if gamma_run is None else gamma_run},
@@ -208,20 +208,29 @@ def _motion_docs(ge=0.6, lo=0.2, hi=1.5, gamma_run=None, correct=(3.0, 0.9), ide
     return geff, loop, ideal_doc
 
 
+def _verdict_args(**kw):
+    geff, loop, ideal = _motion_docs(**kw)
+    return geff["rows"]["corrector + loop guard"], loop, ideal
+
+
 def test_motion_prediction_check_verdict():
     """PASS only with a bounded gamma_eff and an ideal(gamma_eff) arm that differs from selfconsume;
     a resolved selfcorrect - ideal(gamma_eff) difference FAILs; an ideal run at another gamma FAILs."""
-    from scsc_theory.checks.effective_gamma import motion_verdict
+    from scsc_theory.checks.effective_gamma import loop_prediction_verdict
 
-    assert motion_verdict(*_motion_docs())[1] == "PASS"
-    text, status = motion_verdict(*_motion_docs(correct=(8.0, 0.5)))
+    assert loop_prediction_verdict(*_verdict_args())[1] == "PASS"
+    text, status = loop_prediction_verdict(*_verdict_args(correct=(8.0, 0.5)))
     assert status == "FAIL" and "fails on fid, accuracy" in text
-    assert motion_verdict(*_motion_docs(hi=float("inf")))[1] == "EXPLORED"
-    assert motion_verdict(*_motion_docs(lo=-0.5))[1] == "EXPLORED"
+    assert loop_prediction_verdict(*_verdict_args(hi=float("inf")))[1] == "EXPLORED"
+    assert loop_prediction_verdict(*_verdict_args(lo=-0.5))[1] == "EXPLORED"
     # ideal(gamma_eff) no better than selfconsume: the prediction has no content
-    assert motion_verdict(*_motion_docs(correct=(8.1, 0.51), ideal=(8.0, 0.5)))[1] == "EXPLORED"
-    text, status = motion_verdict(*_motion_docs(gamma_run=1.0))
+    assert loop_prediction_verdict(*_verdict_args(correct=(8.1, 0.51), ideal=(8.0, 0.5)))[1] == "EXPLORED"
+    text, status = loop_prediction_verdict(*_verdict_args(gamma_run=1.0))
     assert status == "FAIL" and "re-run" in text
+    # a corrector far from pi_gamma form predicts nothing, even where the arms differ
+    row, loop, ideal = _verdict_args(correct=(8.0, 0.5))
+    text, status = loop_prediction_verdict(dict(row, residual=2.9), loop, ideal)
+    assert status == "EXPLORED" and "not of pi_gamma form" in text
 
 
 def test_motion_prediction_check_reads_its_files(tmp_path):
@@ -235,3 +244,68 @@ def test_motion_prediction_check_reads_its_files(tmp_path):
     text, status = gamma_eff_prediction_motion_from(*paths)
     # no provenance records in these files: the verdict is kept but marked STALE
     assert status == "STALE" and "(verdict as measured: PASS)" in text
+
+
+def test_motion_loop_prediction_reads_the_pooled_row(tmp_path):
+    """The along-the-loop row judges the *pooled* gamma_eff of gamma_eff_loop.json (not a per-generation
+    one), says where it was measured, and FAILs an ideal arm run at another gamma."""
+    from scsc_theory.checks.effective_gamma import gamma_eff_prediction_motion_loop_from, loop_prediction_verdict
+
+    geff, loop, ideal = _motion_docs()
+    row = geff["rows"]["corrector + loop guard"]
+    doc = {"pooled": dict(row, generations=[10, 20, 30], clips=576),
+           "per_generation": [{"gamma_eff": 5.0, "gamma_lo": 4.0, "gamma_hi": 6.0, "generation": 10}]}
+    paths = [tmp_path / f"{k}.json" for k in "abc"]
+    for p, d in zip(paths, (doc, loop, ideal)):
+        p.write_text(json.dumps(d))
+    text, status = gamma_eff_prediction_motion_loop_from(*paths)
+    assert "generations 10-30 pooled, 576 clips" in text and "(verdict as measured: PASS)" in text
+    assert loop_prediction_verdict(row, loop, ideal, "x")[1] == "PASS"
+    doc["pooled"]["gamma_eff"] = 5.0  # the ideal arm (run at 0.6) no longer matches the recorded gamma_eff
+    paths[0].write_text(json.dumps(doc))
+    text, status = gamma_eff_prediction_motion_loop_from(*paths)
+    assert "re-run" in text and "(verdict as measured: FAIL)" in text
+
+
+def test_digits_loop_prediction_row(tmp_path):
+    """One results file: EXPLORED (with the reason) when no ideal arm was run; otherwise the shared
+    verdict on the file's own arm table, FAIL on a resolved selfcorrect - ideal difference."""
+    from scsc_theory.checks.effective_gamma import gamma_eff_prediction_digits_loop_from
+
+    geff, loop, ideal = _motion_docs()
+    row = geff["rows"]["corrector + loop guard"]
+    table = dict(loop["last10_generations_table"], **ideal["last10_generations_table"])
+    doc = {"pooled": dict(row, generations=[10, 50], clips=900), "last10_generations_table": table,
+           "settings": {"lam": 1.5, "seeds": [0, 1, 2], "generations": 50, "ideal_gamma": row["gamma_eff"]}}
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps(doc))
+    text, _ = gamma_eff_prediction_digits_loop_from(p)
+    assert "lambda = 1.5" in text and "(verdict as measured: PASS)" in text
+    doc["last10_generations_table"]["selfcorrect"] = _motion_docs(correct=(8.0, 0.5))[1]["last10_generations_table"]["selfcorrect"]
+    p.write_text(json.dumps(doc))
+    assert "(verdict as measured: FAIL)" in gamma_eff_prediction_digits_loop_from(p)[0]
+    del doc["last10_generations_table"]["ideal"]
+    doc["ideal_note"] = "pooled gamma_eff inf is not a finite positive gamma"
+    p.write_text(json.dumps(doc))
+    text, _ = gamma_eff_prediction_digits_loop_from(p)
+    assert "not a finite positive gamma" in text and "(verdict as measured: EXPLORED)" in text
+    assert gamma_eff_prediction_digits_loop_from(tmp_path / "none.json")[1] == "FAIL"
+
+
+def test_negative_gamma_eff_predicts_the_selfconsume_loop(tmp_path):
+    """A pooled gamma_eff <= 0 is compared with the gamma = 0 loop, the selfconsume arm (no ideal-run file
+    needed); a selfcorrect arm resolved better than selfconsume then FAILs the prediction."""
+    from scsc_theory.checks.effective_gamma import gamma_eff_prediction_motion_loop_from
+
+    geff, loop, _ = _motion_docs(correct=(8.0, 0.5))
+    doc = {"pooled": {"gamma_eff": -0.04, "gamma_lo": -0.07, "gamma_hi": -0.01, "residual": 0.03, "generations": [10, 50],
+                      "clips": 9}}
+    paths = [tmp_path / f"{k}.json" for k in "ab"]
+    for p, d in zip(paths, (doc, loop)):
+        p.write_text(json.dumps(d))
+    text, _ = gamma_eff_prediction_motion_loop_from(*paths, tmp_path / "absent.json")
+    assert "predicted loop gamma = 0" in text and "(verdict as measured: EXPLORED)" in text
+    loop["last10_generations_table"]["selfcorrect"] = _motion_docs(correct=(3.0, 0.9))[1]["last10_generations_table"]["selfcorrect"]
+    paths[1].write_text(json.dumps(loop))
+    text, _ = gamma_eff_prediction_motion_loop_from(*paths, tmp_path / "absent.json")
+    assert "(verdict as measured: FAIL)" in text and "fails on fid, accuracy" in text

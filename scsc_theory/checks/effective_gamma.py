@@ -1,7 +1,7 @@
 """Checks of a claim of scsc_theory (NOT of the paper): a practical corrector acts on the loop like the
 ideal corrector pi_gamma at its measured effective strength gamma_eff (issue 17): on the toy loop
 (``gamma-eff-prediction``) and on the motion loop (``gamma-eff-prediction-motion``, rule in
-:func:`motion_verdict`).
+:func:`loop_prediction_verdict`).
 
 Read from the measured results file ``figures/gamma_eff_results.json`` (``python experiments/effective_gamma.py``);
 nothing is hard-coded. For every practical corrector, nominal gamma and loop mode that was run, the
@@ -93,25 +93,42 @@ MOTION_LOOP = Path("figures") / "motion_loop_summary.json"
 MOTION_IDEAL = Path("figures") / "motion_ideal_geff" / "motion_loop_summary.json"
 
 
-def motion_verdict(geff: dict, loop: dict, ideal: dict):
-    """(measured text, PASS / FAIL / EXPLORED) of the motion prediction from parsed results files.
+#: A gamma_eff predicts a loop only where the corrected law is close to a pi_gamma mixture: its residual
+#: E(corrected, best mixture) / E(raw, target) at most this (a corrector that moves samples elsewhere
+#: has residual of order 1; the toy correctors measure <= 0.06, the physics corrector 0.03-0.06).
+RESIDUAL_MAX = 0.5
 
-    The selfcorrect arm's outcome (gens 41-50, per-seed window means of FID and accuracy) is compared
+
+def loop_prediction_verdict(g: dict, loop: dict, ideal: dict, where: str = "on generation-0 samples", *,
+                            corrector: str = "physics corrector", setting: str = "n = 64, lambda = 1, gens 41-50"):
+    """(measured text, PASS / FAIL / EXPLORED) of a loop prediction (motion or digits) from parsed results.
+
+    The selfcorrect arm's outcome (last 10 generations, per-seed window means of FID and accuracy) is compared
     with the ideal arm run at gamma = gamma_eff (Welch, :func:`scsc_theory.checks.motion.compare`).
     The prediction HOLDS when neither metric is resolved different. PASS needs more than that: a
     bounded 90% interval of gamma_eff (in [0, inf)), and an ideal(gamma_eff) arm resolved better
     than selfconsume on FID or accuracy (else the prediction cannot be told from "no correction").
     A resolved difference FAILs; a holding prediction without those two is EXPLORED. An ideal run at
-    a gamma other than the recorded gamma_eff FAILs (re-run it)."""
+    a gamma other than the recorded gamma_eff FAILs (re-run it); a gamma_eff <= 0 predicts the gamma = 0
+    loop (``ideal`` may then be the selfconsume arm: :func:`ideal_at_zero`); a corrector whose residual
+    exceeds RESIDUAL_MAX is not of pi_gamma form and predicts nothing (EXPLORED). ``g``: the gamma_eff record
+    (:func:`scsc_theory.effective_gamma.summary`); ``where``: what it was measured on, for the text."""
     from .motion import compare, format_entry
 
-    g = geff["rows"][GEFF_ROW]
     ge, lo, hi = float(g["gamma_eff"]), float(g["gamma_lo"]), float(g["gamma_hi"])
+    g_pred = max(ge, 0.0)  # pi_gamma has gamma >= 0: the closest ideal loop to a gamma_eff <= 0 is gamma = 0
     gamma_run = float(ideal["settings"]["gamma"])
-    head = f"physics corrector on generation-0 samples: gamma_eff {ge:.3g} [90%: {lo:.3g}, {hi:.3g}]"
-    if abs(gamma_run - ge) > 5e-3 * max(1.0, abs(ge)):
+    head = f"{corrector} {where}: gamma_eff {ge:.3g} [90%: {lo:.3g}, {hi:.3g}]"
+    res = float(g["residual"])
+    if not res <= RESIDUAL_MAX:
+        return (f"{head}, residual {res:.3g} of E(raw, target) => the corrected law is not of pi_gamma form "
+                f"(residual > {RESIDUAL_MAX:g}): no gamma to predict the loop with", "EXPLORED")
+    if ge < 0:
+        head += " (pi_gamma needs gamma >= 0: predicted loop gamma = 0, i.e. no correction)"
+    if abs(gamma_run - g_pred) > 5e-3 * max(1.0, abs(g_pred)):
         return f"{head}; the ideal arm was run at gamma = {gamma_run:g}, not at gamma_eff: re-run it", "FAIL"
     t, ti = loop["last10_generations_table"], ideal["last10_generations_table"]
+    lab = "ideal@gamma_eff" if ge >= 0 else "ideal@0 (= selfconsume)"
     parts, resolved, beats_consume = [], [], False
     for met in ("fid", "accuracy"):
         v, p = compare(t["selfcorrect"][met], ti["ideal"][met], met)
@@ -119,12 +136,14 @@ def motion_verdict(geff: dict, loop: dict, ideal: dict):
         beats_consume |= vc == "better"
         if v != "tie":
             resolved.append(met)
-        parts.append(f"{met} selfcorrect {format_entry(t['selfcorrect'][met])} vs ideal@gamma_eff "
-                     f"{format_entry(ti['ideal'][met])} "
-                     f"(p = {p:.2g}{', resolved' if v != 'tie' else ''}; ideal@gamma_eff vs selfconsume "
-                     f"{format_entry(t['selfconsume'][met])}: p = {pc:.2g}{', resolved ' + vc if vc != 'tie' else ''})")
+        part = (f"{met} selfcorrect {format_entry(t['selfcorrect'][met])} vs {lab} {format_entry(ti['ideal'][met])} "
+                f"(p = {p:.2g}{', resolved' if v != 'tie' else ''}")
+        if ge >= 0:
+            part += (f"; {lab} vs selfconsume {format_entry(t['selfconsume'][met])}: p = {pc:.2g}"
+                     f"{', resolved ' + vc if vc != 'tie' else ''}")
+        parts.append(part + ")")
     bounded = lo >= 0 and math.isfinite(hi)
-    text = f"{head}; n = 64, lambda = 1, gens 41-50: " + "; ".join(parts)
+    text = f"{head}; {setting}: " + "; ".join(parts)
     if resolved:
         return text + f" => the prediction fails on {', '.join(resolved)}", "FAIL"
     if bounded and beats_consume:
@@ -142,12 +161,77 @@ def gamma_eff_prediction_motion_from(geff_path: Path, loop_path: Path, ideal_pat
                     f"`python experiments/motion_loop.py`, then the ideal arm at gamma_eff: see "
                     f"experiments/motion_loop.py)"), "FAIL"
         docs.append((str(name), json.loads(path.read_text())))
-    return with_provenance(*motion_verdict(*(d for _, d in docs)), docs)
+    geff, loop, ideal = (d for _, d in docs)
+    return with_provenance(*loop_prediction_verdict(geff["rows"][GEFF_ROW], loop, ideal), docs)
 
 
 def gamma_eff_prediction_motion(quick: bool):
     r = repo_root()
     return gamma_eff_prediction_motion_from(r / GEFF_MOTION, r / MOTION_LOOP, r / MOTION_IDEAL)
+
+
+# the same prediction with gamma_eff measured where the loop is: on the selfcorrect arm's own samples
+GEFF_LOOP = Path("figures") / "gamma_eff_loop" / "gamma_eff_loop.json"
+MOTION_IDEAL_LOOP = Path("figures") / "motion_ideal_geff_loop" / "motion_loop_summary.json"
+
+
+def ideal_at_zero(loop: dict) -> dict:
+    """The ideal loop at gamma = 0 as an ``ideal`` results record: the selfconsume arm of ``loop``. At gamma
+    = 0 the ideal arm replaces no sample (``correction.mix_in_target``) and draws its training keys as
+    selfconsume does, so the two arms are the same computation."""
+    return {"settings": {"gamma": 0.0},
+            "last10_generations_table": {"ideal": loop["last10_generations_table"]["selfconsume"]}}
+
+
+def gamma_eff_prediction_motion_loop_from(geff_path: Path, loop_path: Path, ideal_path: Path):
+    docs = []
+    needed = [(GEFF_LOOP, geff_path), (MOTION_LOOP, loop_path)]
+    if geff_path.exists() and float(json.loads(geff_path.read_text())["pooled"]["gamma_eff"]) > 0:
+        needed.append((MOTION_IDEAL_LOOP, ideal_path))  # else the gamma = 0 loop: the selfconsume arm
+    for name, path in needed:
+        if not path.exists():
+            return (f"no results file {name} (`python experiments/gamma_eff_along_loop.py`, "
+                    f"`python experiments/motion_loop.py`, then the ideal arm at the pooled gamma_eff: see the README)"), "FAIL"
+        docs.append((str(name), json.loads(path.read_text())))
+    geff, loop = docs[0][1], docs[1][1]
+    ideal = docs[2][1] if len(docs) > 2 else ideal_at_zero(loop)
+    pool = geff["pooled"]
+    gens = pool.get("generations") or []
+    where = (f"on the selfcorrect arm's own samples (generations {gens[0]}-{gens[-1]} pooled, {pool.get('clips')} clips)"
+             if gens else "on the selfcorrect arm's own samples")
+    return with_provenance(*loop_prediction_verdict(pool, loop, ideal, where), docs)
+
+
+def gamma_eff_prediction_motion_loop(quick: bool):
+    r = repo_root()
+    return gamma_eff_prediction_motion_loop_from(r / GEFF_LOOP, r / MOTION_LOOP, r / MOTION_IDEAL_LOOP)
+
+
+# the digits loop: the k-means correction's gamma_eff on the selfcorrect arm's samples, and the ideal arm at it
+GEFF_LOOP_DIGITS = Path("figures") / "gamma_eff_loop_digits" / "gamma_eff_loop.json"
+
+
+def gamma_eff_prediction_digits_loop_from(path: Path):
+    if not path.exists():
+        return f"no results file {GEFF_LOOP_DIGITS} (`python experiments/gamma_eff_along_loop_digits.py`)", "FAIL"
+    doc = json.loads(path.read_text())
+    pool, t, st = doc["pooled"], doc["last10_generations_table"], doc["settings"]
+    gens = pool.get("generations") or [0]
+    where = f"on the selfcorrect arm's own samples (generations {gens[0]}-{gens[-1]} pooled, {pool.get('clips')} samples)"
+    if "ideal" not in t and not float(pool["gamma_eff"]) <= 0:
+        text = (f"k-means correction {where}: gamma_eff {float(pool['gamma_eff']):.3g} [90%: {float(pool['gamma_lo']):.3g}, "
+                f"{float(pool['gamma_hi']):.3g}]; {doc.get('ideal_note') or 'no ideal arm in the results'}")
+        return with_provenance(text, "EXPLORED", [(str(GEFF_LOOP_DIGITS), doc)])
+    setting = f"8x8 digits, lambda = {st['lam']:g}, {len(st['seeds'])} seeds, gens {st['generations'] - 9}-{st['generations']}"
+    ideal = ({"settings": {"gamma": st.get("ideal_gamma")}, "last10_generations_table": t}
+             if float(pool["gamma_eff"]) > 0 else ideal_at_zero({"last10_generations_table": t}))
+    return with_provenance(*loop_prediction_verdict(pool, {"last10_generations_table": t}, ideal, where,
+                                                    corrector="k-means correction", setting=setting),
+                           [(str(GEFF_LOOP_DIGITS), doc)])
+
+
+def gamma_eff_prediction_digits_loop(quick: bool):
+    return gamma_eff_prediction_digits_loop_from(repo_root() / GEFF_LOOP_DIGITS)
 
 
 CHECKS = [
@@ -163,4 +247,18 @@ CHECKS = [
           "benchmarks/corrector_operator.py: gamma_eff of the corrector + loop guard on 128 generation-0 samples; "
           "the selfcorrect arm (experiments/motion_loop.py) vs the ideal arm run alone at gamma = gamma_eff, same seeds",
           gamma_eff_prediction_motion),
+    Check("gamma-eff-prediction-motion-loop",
+          "scsc_theory's claim (not the paper's): the motion loop with the physics corrector behaves like the ideal "
+          "loop at the corrector's gamma_eff measured where the loop is (on the selfcorrect arm's own samples)",
+          "experiments/gamma_eff_along_loop.py: gamma_eff of the corrector + loop guard on the selfcorrect arm's samples "
+          "of every 5th generation (3 seeds), pooled over generations 10-50; the selfcorrect arm vs the ideal arm run "
+          "alone at that gamma, same seeds",
+          gamma_eff_prediction_motion_loop),
+    Check("gamma-eff-prediction-digits-loop",
+          "scsc_theory's claim (not the paper's): the digits loop with the k-means correction behaves like the ideal "
+          "loop at the correction's gamma_eff measured on the selfcorrect arm's own samples",
+          "experiments/gamma_eff_along_loop_digits.py: gamma_eff of the k-means replacement on the selfcorrect arm's "
+          "samples of every 5th generation, pooled over generations 10-50; then the ideal arm run alone at that gamma, "
+          "same seeds; per-seed means of the last 10 generations compared",
+          gamma_eff_prediction_digits_loop),
 ]

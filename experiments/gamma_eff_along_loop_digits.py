@@ -1,0 +1,180 @@
+"""gamma_eff of the digits k-means correction where the loop is, and the loop prediction it makes.
+
+    python experiments/gamma_eff_along_loop_digits.py [--lam 1.5] [--seeds 3] [--every 5] [--window 10,50]
+                                                      [--out runs/gamma_eff_loop_digits]
+                                                      [--results figures/gamma_eff_loop_digits] [--overwrite]
+
+At generation 0 the digits model is within the energy distance's noise of the held-out digits, so no
+gamma_eff can be placed there (figures/gamma_eff_results.json). This script runs the digits loop
+(8x8 digits, the default settings of ``scsc digits loop`` at ``--lam``) with arms selfconsume and
+selfcorrect, keeps the selfcorrect arm's samples of every ``--every``-th generation, and measures
+
+    gamma_eff(raw_g, corrected_g, target)   (scsc_theory.effective_gamma, energy distance, 90% bootstrap)
+
+with corrected_g the loop's own correction of those samples (nearest k-means centre of the class, as
+the paper's code replaces them), target the held-out ``ref`` digits, in the digits evaluator's
+features, per kept generation and pooled over ``--window``. If the pooled gamma_eff is finite and
+positive it then runs the ideal arm alone at that gamma (same seeds) and records, per arm, the
+per-seed means over the last 10 generations: the ``gamma-eff-prediction-digits-loop`` row of
+paper_checks.md compares selfcorrect with ideal(gamma_eff). Writes ``gamma_eff_loop.json`` (code
+provenance included), ``gamma_eff_loop.md`` and ``gamma_eff_loop.png`` to ``--results``
+(``--report-only`` redraws the figure); the runs resume in ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ARM = "selfcorrect"
+METRICS = ("fid", "accuracy", "diversity")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lam", type=float, default=1.5)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--generations", type=int, default=50)
+    ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--window", default="10,50", help="first,last generation of the pooled estimate")
+    ap.add_argument("--max-per-generation", type=int, default=1000,
+                    help="samples per kept generation in the estimate (a fixed random subset; default 1000: the "
+                         "pooled distance matrices grow as the square of the sample count)")
+    ap.add_argument("--out", default="runs/gamma_eff_loop_digits")
+    ap.add_argument("--results", default="figures/gamma_eff_loop_digits")
+    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--report-only", action="store_true", help="redraw the figure from the existing results")
+    a = ap.parse_args(argv)
+    from gamma_eff_along_loop import plot_along_loop  # this folder's motion script: the same figure
+
+    title = f"k-means correction along the digits loop (lambda {a.lam:g})"
+    if a.report_only:
+        import json
+
+        doc = json.loads((Path(a.results) / "gamma_eff_loop.json").read_text())
+        print("wrote", plot_along_loop(doc, Path(a.results) / "gamma_eff_loop.png", title))
+        return 0
+    try:
+        lo_w, hi_w = (int(x) for x in a.window.split(","))
+    except ValueError:
+        print(f"error: --window must be two comma-separated generations (got {a.window!r})", file=sys.stderr)
+        return 2
+    if (a.every < 1 or a.seeds < 2 or not 0 <= lo_w <= hi_w <= a.generations or not a.lam > 0
+            or a.max_per_generation < 16):
+        print("error: --every >= 1, --seeds >= 2, --lam > 0, --max-per-generation >= 16 and 0 <= window <= "
+              "--generations required", file=sys.stderr)
+        return 2
+    from scsc_theory._validate import SCSCInputError, check_output_dir
+
+    try:
+        res_dir = check_output_dir("--results", a.results)
+        run_dir = check_output_dir("--out", a.out)
+    except SCSCInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    res_json, res_md = res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
+    for f in (res_json, res_md, res_dir / "gamma_eff_loop.png"):
+        if f.exists() and not a.overwrite:
+            print(f"error: {f} exists; pass --overwrite to replace it", file=sys.stderr)
+            return 2
+
+    from dataclasses import asdict, replace
+
+    import jax
+    import jax.numpy as jnp
+
+    from scsc_theory.digits.loop import DigitsLoop, DigitsLoopSettings, build
+    from scsc_theory.effective_gamma import effective_gamma, summary
+    from scsc_theory.io import provenance, write_json, write_npz, write_text
+    from scsc_theory.motion.loop import check_resume_code, window_table
+
+    prov = provenance(["digits", "effective_gamma"])  # before any work
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_resume_code(run_dir, prov)
+    st = DigitsLoopSettings(lam=a.lam, arms=("selfconsume", ARM), generations=a.generations,
+                            seeds=tuple(range(a.seeds)))
+    ctx, loop = build(st)
+    keep = set(range(0, a.generations + 1, a.every)) | {lo_w, hi_w}
+    snaps = run_dir / "samples"
+
+    class Recording(DigitsLoop):
+        def on_samples(self, out, samples, labels, seed, g, arm):
+            super().on_samples(out, samples, labels, seed, g, arm)
+            if g in keep and arm in (None, ARM):
+                write_npz(snaps / f"seed{seed}_g{g}.npz", samples=np.asarray(samples, np.float32),
+                          labels=np.asarray(labels, np.int32))
+
+    rec = Recording(loop.cfg, real_fn=loop.real_fn, init_fn=loop.init_fn, train_fn=loop.train_fn,
+                    sample_fn=loop.sample_fn, correct_fn=loop.correct_fn, ideal_fn=loop.ideal_fn, eval_fn=loop.eval_fn)
+    rec.per_class = loop.per_class
+    rows = rec.run(run_dir / "loop")
+
+    ev = ctx.evaluator
+    f_tgt = ev.features(ctx.split.x_ref)
+    per_gen, pooled = [], {"raw": [], "cor": []}
+    for g in sorted(keep):
+        zs = [np.load(snaps / f"seed{s}_g{g}.npz") for s in st.seeds]
+        x = np.concatenate([z["samples"] for z in zs])
+        y = np.concatenate([z["labels"] for z in zs])
+        sub = np.sort(np.random.default_rng(np.random.SeedSequence([17, g])).permutation(len(x))[:a.max_per_generation])
+        x, y = x[sub], y[sub]
+        xc = np.asarray(loop.correct_fn(ARM, jnp.asarray(x), jnp.asarray(y), jax.random.PRNGKey(g)))
+        f_raw, f_cor = ev.features(x), ev.features(xc)
+        r = summary(effective_gamma(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(2000 + g), n_boot=200))
+        r.update(generation=g, samples=int(len(x)))
+        per_gen.append(r)
+        print(f"generation {g:2d}: gamma_eff {r['gamma_eff']:.3g} [{r['gamma_lo']:.3g}, {r['gamma_hi']:.3g}] "
+              f"residual {r['residual']:.3g}, raw-target energy {r['e_rt']:.3g}", flush=True)
+        if lo_w <= g <= hi_w:
+            pooled["raw"].append(f_raw)
+            pooled["cor"].append(f_cor)
+    pool = summary(effective_gamma(np.concatenate(pooled["raw"]), np.concatenate(pooled["cor"]), f_tgt,
+                                   key=jax.random.PRNGKey(8), n_boot=200))
+    pool.update(generations=[r["generation"] for r in per_gen if lo_w <= r["generation"] <= hi_w],
+                clips=int(sum(len(x) for x in pooled["raw"])))
+    G = float(pool["gamma_eff"])
+    print(f"pooled: gamma_eff {G:.6g} [{pool['gamma_lo']:.3g}, {pool['gamma_hi']:.3g}] residual {pool['residual']:.3g}",
+          flush=True)
+    ideal_rows, ideal_note = [], None
+    if math.isfinite(G) and G > 0:
+        st_i = replace(st, arms=("ideal",), gamma=G)
+        _, loop_i = build(st_i)
+        ideal_rows = loop_i.run(run_dir / "ideal")
+    elif G <= 0:  # the ideal loop at gamma = 0 replaces nothing: it is the selfconsume arm, already run
+        ideal_note = f"pooled gamma_eff {G:.4g} <= 0: the predicted loop is gamma = 0, the selfconsume arm"
+    else:
+        ideal_note = f"pooled gamma_eff {G} is not a finite positive gamma: the ideal arm was not run"
+    table = window_table(list(rows) + list(ideal_rows), window=10, metrics=METRICS)
+    doc = {"experiment": "gamma_eff_along_loop_digits",
+           "settings": {**{k: v for k, v in asdict(st).items() if k != "arms"}, "arms": ["selfconsume", ARM, "ideal"],
+                        "ideal_gamma": G if ideal_rows else None, "every": a.every, "window": [lo_w, hi_w],
+                        "raw": (f"the selfcorrect arm's samples at each kept generation (all seeds pooled; a fixed "
+                                f"random subset of at most {a.max_per_generation})"),
+                        "corrected": "the loop's correct_fn (nearest k-means centre of the class)",
+                        "target": "held-out ref digits", "features": "DigitsEvaluator.features"},
+           "per_generation": per_gen, "pooled": pool, "ideal_note": ideal_note,
+           "last10_generations_table": table, "provenance": prov}
+    write_json(res_json, doc)
+    plot_along_loop(doc, res_dir / "gamma_eff_loop.png", title)
+    lines = ["| generation | gamma_eff [90%] | residual | raw-target energy |", "|---|---|---|---|"]
+    for r in per_gen:
+        lines.append(f"| {r['generation']} | {r['gamma_eff']:.3g} [{r['gamma_lo']:.3g}, {r['gamma_hi']:.3g}] | "
+                     f"{r['residual']:.3g} | {r['e_rt']:.3g} |")
+    lines.append(f"| pooled {lo_w}-{hi_w} | {G:.3g} [{pool['gamma_lo']:.3g}, {pool['gamma_hi']:.3g}] | "
+                 f"{pool['residual']:.3g} | {pool['e_rt']:.3g} |")
+    lines += ["", "| arm (gens " + f"{a.generations - 9}-{a.generations}, {a.seeds} seeds) | " + " | ".join(METRICS) + " |",
+              "|---" * (len(METRICS) + 1) + "|"]
+    for arm, mets in table.items():
+        lines.append(f"| {arm} | " + " | ".join(f"{mets[m]['last_window_mean']:.4g} [{mets[m]['ci95'][0]:.4g}, "
+                                                 f"{mets[m]['ci95'][1]:.4g}]" for m in METRICS if m in mets) + " |")
+    write_text(res_md, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print("wrote", res_json, res_md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
