@@ -180,8 +180,22 @@ def main(argv=None) -> int:
     for i, (kind, qb) in enumerate(zip(list(data.CORRUPTIONS) + ["float_10cm"], broken + [lifted])):
         m = data.CORRUPTION_METRIC[kind]
         before = float(metrics.physics_violations(qb)[m].mean())
-        after = float(metrics.physics_violations(first["degraded"].qpos[i * per:(i + 1) * per])[m].mean())
-        repair[kind] = {"metric": m, "broken": before, "corrected": after, "ratio": after / max(before, 1e-12)}
+        sl = slice(i * per, (i + 1) * per)
+        c1 = first["degraded"]
+        v_after = np.asarray(metrics.physics_violations(c1.qpos[sl])[m], float)
+        after = float(v_after.mean())
+        # where the remaining violation sits: clips the gate passed as valid (returned unchanged), clips
+        # whose every rollout fell or leaned (returned unchanged, Correction.fallback), clips projected
+        passed, fell_back = ~np.asarray(c1.corrected[sl]), np.asarray(c1.fallback[sl])
+        projected = ~passed & ~fell_back
+        share = lambda mask: float(v_after[mask].sum() / max(v_after.sum(), 1e-12))  # noqa: E731
+        repair[kind] = {"metric": m, "broken": before, "corrected": after, "ratio": after / max(before, 1e-12),
+                        "clips": int(per), "passed_as_valid": int(passed.sum()), "fell_back": int(fell_back.sum()),
+                        "projected": int(projected.sum()),
+                        "ratio_projected_only": (float(v_after[projected].mean()) / max(before, 1e-12)
+                                                 if projected.any() else float("nan")),
+                        "remaining_share": {"passed_as_valid": share(passed), "fell_back": share(fell_back),
+                                            "projected": share(projected)}}
     results["repair"] = repair
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "operator.json", results)
@@ -193,9 +207,14 @@ def main(argv=None) -> int:
              "| clips, passes | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in results["rows"].items():
         lines.append(f"| {name} | " + " | ".join(f"{row.get(c, float('nan')):.3g}" for c in cols) + " |")
-    lines += ["", "| corruption | metric | broken | corrected | ratio |", "|---|---|---|---|---|"]
+    lines += ["", "| corruption | metric | broken | corrected | ratio | clips passed as valid / fell back / projected "
+              "| ratio over projected clips | share of what remains: passed / fell back / projected |",
+              "|---|---|---|---|---|---|---|---|"]
     for kind, r in repair.items():
-        lines.append(f"| {kind} | {r['metric']} | {r['broken']:.4g} | {r['corrected']:.4g} | {r['ratio']:.2f} |")
+        sh = r["remaining_share"]
+        lines.append(f"| {kind} | {r['metric']} | {r['broken']:.4g} | {r['corrected']:.4g} | {r['ratio']:.2f} | "
+                     f"{r['passed_as_valid']} / {r['fell_back']} / {r['projected']} | {r['ratio_projected_only']:.2f} | "
+                     f"{sh['passed_as_valid']:.2f} / {sh['fell_back']:.2f} / {sh['projected']:.2f} |")
     (out / "operator.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

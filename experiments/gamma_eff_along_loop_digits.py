@@ -1,8 +1,9 @@
 """gamma_eff of the digits k-means correction where the loop is, and the loop prediction it makes.
 
     python experiments/gamma_eff_along_loop_digits.py [--lam 1.5] [--seeds 3] [--every 5] [--window 10,50]
-                                                      [--out runs/gamma_eff_loop_digits]
-                                                      [--results figures/gamma_eff_loop_digits] [--overwrite]
+                                                      [--out runs/gamma_eff_loop_digits/lam1.5]
+                                                      [--results figures/gamma_eff_loop_digits/lam1.5] [--overwrite]
+    for lam in 1.5 1 0.5 0.2; do python experiments/gamma_eff_along_loop_digits.py --lam $lam; done   # every lambda
 
 At generation 0 the digits model is within the energy distance's noise of the held-out digits, so no
 gamma_eff can be placed there (figures/gamma_eff_results.json). This script runs the digits loop
@@ -43,11 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-per-generation", type=int, default=1000,
                     help="samples per kept generation in the estimate (a fixed random subset; default 1000: the "
                          "pooled distance matrices grow as the square of the sample count)")
-    ap.add_argument("--out", default="runs/gamma_eff_loop_digits")
-    ap.add_argument("--results", default="figures/gamma_eff_loop_digits")
+    ap.add_argument("--out", default=None, help="run folder (default runs/gamma_eff_loop_digits/lam<LAM>)")
+    ap.add_argument("--results", default=None, help="default figures/gamma_eff_loop_digits/lam<LAM>")
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--report-only", action="store_true", help="redraw the figure from the existing results")
     a = ap.parse_args(argv)
+    a.out = a.out or f"runs/gamma_eff_loop_digits/lam{a.lam:g}"
+    a.results = a.results or f"figures/gamma_eff_loop_digits/lam{a.lam:g}"
     from gamma_eff_along_loop import plot_along_loop  # this folder's motion script: the same figure
 
     title = f"k-means correction along the digits loop (lambda {a.lam:g})"

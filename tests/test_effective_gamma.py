@@ -279,17 +279,28 @@ def test_digits_loop_prediction_row(tmp_path):
            "settings": {"lam": 1.5, "seeds": [0, 1, 2], "generations": 50, "ideal_gamma": row["gamma_eff"]}}
     p = tmp_path / "g.json"
     p.write_text(json.dumps(doc))
-    text, _ = gamma_eff_prediction_digits_loop_from(p)
+    text, _ = gamma_eff_prediction_digits_loop_from([p])
     assert "lambda = 1.5" in text and "(verdict as measured: PASS)" in text
     doc["last10_generations_table"]["selfcorrect"] = _motion_docs(correct=(8.0, 0.5))[1]["last10_generations_table"]["selfcorrect"]
     p.write_text(json.dumps(doc))
-    assert "(verdict as measured: FAIL)" in gamma_eff_prediction_digits_loop_from(p)[0]
+    assert "(verdict as measured: FAIL)" in gamma_eff_prediction_digits_loop_from([p])[0]
     del doc["last10_generations_table"]["ideal"]
     doc["ideal_note"] = "pooled gamma_eff inf is not a finite positive gamma"
     p.write_text(json.dumps(doc))
-    text, _ = gamma_eff_prediction_digits_loop_from(p)
+    text, _ = gamma_eff_prediction_digits_loop_from([p])
     assert "not a finite positive gamma" in text and "(verdict as measured: EXPLORED)" in text
-    assert gamma_eff_prediction_digits_loop_from(tmp_path / "none.json")[1] == "FAIL"
+    assert gamma_eff_prediction_digits_loop_from([tmp_path / "none.json"])[1] == "FAIL"
+    assert gamma_eff_prediction_digits_loop_from([])[1] == "FAIL"
+    # two lambdas: one FAIL makes the row FAIL, whatever the other says
+    doc["last10_generations_table"]["ideal"] = doc["last10_generations_table"]["selfcorrect"]
+    doc["settings"]["lam"] = 1.0
+    q = tmp_path / "h.json"
+    q.write_text(json.dumps(doc))
+    good = _motion_docs()[2]["last10_generations_table"]["ideal"]  # ideal (3.1, 0.91) vs selfcorrect (8.0, 0.5)
+    p.write_text(json.dumps(dict(doc, settings=dict(doc["settings"], lam=1.5),
+                                 last10_generations_table=dict(doc["last10_generations_table"], ideal=good))))
+    text, _ = gamma_eff_prediction_digits_loop_from([q, p])
+    assert text.index("lambda = 1.5") < text.index("lambda = 1:") and "(verdict as measured: FAIL)" in text
 
 
 def test_negative_gamma_eff_predicts_the_selfconsume_loop(tmp_path):

@@ -208,30 +208,44 @@ def gamma_eff_prediction_motion_loop(quick: bool):
 
 
 # the digits loop: the k-means correction's gamma_eff on the selfcorrect arm's samples, and the ideal arm at it
-GEFF_LOOP_DIGITS = Path("figures") / "gamma_eff_loop_digits" / "gamma_eff_loop.json"
+GEFF_LOOP_DIGITS = Path("figures") / "gamma_eff_loop_digits"   # one lam<LAM>/gamma_eff_loop.json per lambda
 
 
-def gamma_eff_prediction_digits_loop_from(path: Path):
-    if not path.exists():
-        return f"no results file {GEFF_LOOP_DIGITS} (`python experiments/gamma_eff_along_loop_digits.py`)", "FAIL"
-    doc = json.loads(path.read_text())
+def digits_loop_verdict(doc: dict):
+    """(text, PASS / FAIL / EXPLORED) of one lambda's digits results (``gamma_eff_along_loop_digits.py``)."""
     pool, t, st = doc["pooled"], doc["last10_generations_table"], doc["settings"]
     gens = pool.get("generations") or [0]
     where = f"on the selfcorrect arm's own samples (generations {gens[0]}-{gens[-1]} pooled, {pool.get('clips')} samples)"
     if "ideal" not in t and not float(pool["gamma_eff"]) <= 0:
-        text = (f"k-means correction {where}: gamma_eff {float(pool['gamma_eff']):.3g} [90%: {float(pool['gamma_lo']):.3g}, "
-                f"{float(pool['gamma_hi']):.3g}]; {doc.get('ideal_note') or 'no ideal arm in the results'}")
-        return with_provenance(text, "EXPLORED", [(str(GEFF_LOOP_DIGITS), doc)])
+        return (f"lambda = {st['lam']:g}: k-means correction {where}: gamma_eff {float(pool['gamma_eff']):.3g} "
+                f"[90%: {float(pool['gamma_lo']):.3g}, {float(pool['gamma_hi']):.3g}]; "
+                f"{doc.get('ideal_note') or 'no ideal arm in the results'}"), "EXPLORED"
     setting = f"8x8 digits, lambda = {st['lam']:g}, {len(st['seeds'])} seeds, gens {st['generations'] - 9}-{st['generations']}"
     ideal = ({"settings": {"gamma": st.get("ideal_gamma")}, "last10_generations_table": t}
              if float(pool["gamma_eff"]) > 0 else ideal_at_zero({"last10_generations_table": t}))
-    return with_provenance(*loop_prediction_verdict(pool, {"last10_generations_table": t}, ideal, where,
-                                                    corrector="k-means correction", setting=setting),
-                           [(str(GEFF_LOOP_DIGITS), doc)])
+    text, status = loop_prediction_verdict(pool, {"last10_generations_table": t}, ideal, where,
+                                           corrector="k-means correction", setting=setting)
+    return f"lambda = {st['lam']:g}: {text}", status
+
+
+def gamma_eff_prediction_digits_loop_from(paths):
+    """Every lambda's verdict; the row FAILs if one fails, PASSes if all pass, else EXPLORED."""
+    paths = sorted(paths, key=lambda q: str(q))
+    if not paths or not all(Path(q).exists() for q in paths):
+        return (f"no results file {GEFF_LOOP_DIGITS}/lam<LAM>/gamma_eff_loop.json "
+                f"(`python experiments/gamma_eff_along_loop_digits.py --lam LAM`)"), "FAIL"
+    docs = [(str(Path(q).relative_to(repo_root())) if Path(q).is_relative_to(repo_root()) else str(q),
+             json.loads(Path(q).read_text())) for q in paths]
+    verdicts = [digits_loop_verdict(d) for _, d in docs]
+    docs.sort(key=lambda nd: -float(nd[1]["settings"]["lam"]))
+    verdicts.sort(key=lambda v: -float(v[0].split("=")[1].split(":")[0]))
+    states = [v[1] for v in verdicts]
+    status = "FAIL" if "FAIL" in states else "PASS" if all(x == "PASS" for x in states) else "EXPLORED"
+    return with_provenance("; ".join(v[0] for v in verdicts), status, docs)
 
 
 def gamma_eff_prediction_digits_loop(quick: bool):
-    return gamma_eff_prediction_digits_loop_from(repo_root() / GEFF_LOOP_DIGITS)
+    return gamma_eff_prediction_digits_loop_from(list((repo_root() / GEFF_LOOP_DIGITS).glob("lam*/gamma_eff_loop.json")))
 
 
 CHECKS = [
