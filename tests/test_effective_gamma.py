@@ -231,6 +231,7 @@ def test_motion_prediction_check_verdict():
     row, loop, ideal = _verdict_args(correct=(8.0, 0.5))
     text, status = loop_prediction_verdict(dict(row, residual=2.9), loop, ideal)
     assert status == "EXPLORED" and "not of pi_gamma form" in text
+    assert loop_prediction_verdict(dict(row, residual=-9.5), loop, ideal)[1] == "EXPLORED"  # E(raw, target) at noise level
 
 
 def test_motion_prediction_check_reads_its_files(tmp_path):

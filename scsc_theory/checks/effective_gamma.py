@@ -94,8 +94,9 @@ MOTION_IDEAL = Path("figures") / "motion_ideal_geff" / "motion_loop_summary.json
 
 
 #: A gamma_eff predicts a loop only where the corrected law is close to a pi_gamma mixture: its residual
-#: E(corrected, best mixture) / E(raw, target) at most this (a corrector that moves samples elsewhere
-#: has residual of order 1; the toy correctors measure <= 0.06, the physics corrector 0.03-0.06).
+#: E(corrected, best mixture) / E(raw, target) within +- this (a corrector that moves samples elsewhere
+#: has residual of order 1; the toy correctors measure <= 0.06, the physics corrector 0.03-0.06; an
+#: unbiased estimate far below 0 means E(raw, target) is at the noise level, where no weight is placed).
 RESIDUAL_MAX = 0.5
 
 
@@ -111,7 +112,8 @@ def loop_prediction_verdict(g: dict, loop: dict, ideal: dict, where: str = "on g
     A resolved difference FAILs; a holding prediction without those two is EXPLORED. An ideal run at
     a gamma other than the recorded gamma_eff FAILs (re-run it); a gamma_eff <= 0 predicts the gamma = 0
     loop (``ideal`` may then be the selfconsume arm: :func:`ideal_at_zero`); a corrector whose residual
-    exceeds RESIDUAL_MAX is not of pi_gamma form and predicts nothing (EXPLORED). ``g``: the gamma_eff record
+    lies outside +- RESIDUAL_MAX is not of pi_gamma form (or unidentified) and predicts nothing
+    (EXPLORED). ``g``: the gamma_eff record
     (:func:`scsc_theory.effective_gamma.summary`); ``where``: what it was measured on, for the text."""
     from .motion import compare, format_entry
 
@@ -120,9 +122,11 @@ def loop_prediction_verdict(g: dict, loop: dict, ideal: dict, where: str = "on g
     gamma_run = float(ideal["settings"]["gamma"])
     head = f"{corrector} {where}: gamma_eff {ge:.3g} [90%: {lo:.3g}, {hi:.3g}]"
     res = float(g["residual"])
-    if not res <= RESIDUAL_MAX:
-        return (f"{head}, residual {res:.3g} of E(raw, target) => the corrected law is not of pi_gamma form "
-                f"(residual > {RESIDUAL_MAX:g}): no gamma to predict the loop with", "EXPLORED")
+    if not abs(res) <= RESIDUAL_MAX:
+        e_rt = f" = {float(g['e_rt']):.3g}" if "e_rt" in g else ""
+        return (f"{head}, residual {res:.3g} of E(raw, target){e_rt} => outside [-{RESIDUAL_MAX:g}, {RESIDUAL_MAX:g}]: "
+                f"the corrected law is not of pi_gamma form, or raw and target are too close for the weight to be "
+                f"placed; no gamma to predict the loop with", "EXPLORED")
     if ge < 0:
         head += " (pi_gamma needs gamma >= 0: predicted loop gamma = 0, i.e. no correction)"
     if abs(gamma_run - g_pred) > 5e-3 * max(1.0, abs(g_pred)):
