@@ -8,7 +8,7 @@ m = floor(lambda * 50) points, for the paper's lambdas, raw law at the loop's sc
 far raw law, where gamma_eff and the residual are resolved more sharply; then the loop prediction at lambda = 0.5: the loop
 with each practical corrector vs the ideal loop at gamma_eff, fixed and accumulate modes), ``digits`` (k-means
 correction on generation-0 samples and on degraded digits, in the evaluator's feature space), ``motion`` (the
-physics corrector at strength 0.3 and 1 on 120 degraded true clips, in the motion evaluator's features),
+physics corrector at strengths 0.25, 0.3, 0.5 and 1 on 120 degraded true clips, in the motion evaluator's features),
 ``fixedpoint`` (each toy corrector applied to p_theta* itself: the variance it leaves, 1 for pi_gamma; run as
 ``--stages fixedpoint --out figures/gamma_eff_fixedpoint.json --figure ''`` ). Writes the
 results JSON (with code provenance), the figure, every table in <out stem>_table.md, and prints the README
@@ -29,6 +29,8 @@ from scsc_theory.effective_gamma_report import PAPER_LAMS, plot_map, prediction_
 from scsc_theory.io import provenance, write_json, write_text
 
 NOMINAL = (0.1, 0.5, 1.0, 2.0, 5.0)
+#: physics corrector strengths measured on degraded clips: the motion loops' (1, 0.5, 0.25) and 0.3
+MOTION_STRENGTHS = (0.25, 0.3, 0.5, 1.0)
 LAM_MAIN = 0.5
 N_REAL = 50
 #: the second, far raw law of the toy measurement (W2 to N(0, I) = 1.12)
@@ -160,7 +162,7 @@ def main(argv=None):
     if "motion" in stages:  # the physics corrector on degraded true clips (about 1-3 clips/s on 2 shared cores)
         from scsc_theory.effective_gamma_motion import motion_gamma_eff
 
-        results["motion"] = motion_gamma_eff(key=jax.random.PRNGKey(11))
+        results["motion"] = motion_gamma_eff(key=jax.random.PRNGKey(11), strengths=MOTION_STRENGTHS)
         groups.append("motion")
     if "toy" in stages or "fixedpoint" in stages:  # float64 set globally: the ot corrector's host callback
         jax.config.update("jax_enable_x64", True)  # runs outside a context manager

@@ -62,19 +62,60 @@ def plot_along_loop(doc: dict, path, title: str):
 
 
 def recording_loop(loop, snap_dir: Path, keep):
-    """A driver with ``loop``'s callables whose ``on_samples`` hook writes the selfcorrect arm's (and the
-    shared generation 0's) samples of the generations in ``keep`` to ``snap_dir`` (atomically)."""
-    from scsc_theory.diffusion.loop import SelfConsumingLoop
+    """A driver of ``loop``'s class with its callables whose ``on_samples`` hook also writes the selfcorrect
+    arm's (and the shared generation 0's) samples of the generations in ``keep`` to ``snap_dir`` (atomically)."""
     from scsc_theory.io import write_npz
 
-    class Recording(SelfConsumingLoop):
+    class Recording(type(loop)):
         def on_samples(self, out, samples, labels, seed, g, arm):
+            super().on_samples(out, samples, labels, seed, g, arm)
             if g in keep and arm in (None, ARM):
                 write_npz(snap_dir / f"seed{seed}_g{g}.npz", samples=np.asarray(samples, np.float32),
                           labels=np.asarray(labels, np.int32))
 
-    return Recording(loop.cfg, real_fn=loop.real_fn, init_fn=loop.init_fn, train_fn=loop.train_fn,
-                     sample_fn=loop.sample_fn, correct_fn=loop.correct_fn, ideal_fn=loop.ideal_fn, eval_fn=loop.eval_fn)
+    rec = Recording(loop.cfg, real_fn=loop.real_fn, init_fn=loop.init_fn, train_fn=loop.train_fn,
+                    sample_fn=loop.sample_fn, correct_fn=loop.correct_fn, ideal_fn=loop.ideal_fn, eval_fn=loop.eval_fn)
+    rec.__dict__.update({k: v for k, v in vars(loop).items() if k not in vars(rec)})  # e.g. the digits loop's per_class
+    return rec
+
+
+def gamma_eff_row(f_raw, f_cor, f_tgt, *, key, **extra) -> dict:
+    """gamma_eff (scsc_theory.effective_gamma, 200 bootstrap draws, 90%) of one (raw, corrected) feature set
+    against the target, as a JSON-ready dict with ``extra`` added; printed in one line."""
+    from scsc_theory.effective_gamma import effective_gamma, summary
+
+    r = summary(effective_gamma(f_raw, f_cor, f_tgt, key=key, n_boot=200))
+    r.update(extra)
+    print(f"{extra}: gamma_eff {r['gamma_eff']:.6g} [{r['gamma_lo']:.3g}, {r['gamma_hi']:.3g}] residual "
+          f"{r['residual']:.3g}, raw-target energy {r['e_rt']:.3g}", flush=True)
+    return r
+
+
+def parse_window(text: str):
+    """(first, last) generation of the pooled estimate from "A,B", or None (after printing the error)."""
+    try:
+        lo_w, hi_w = (int(x) for x in text.split(","))
+    except ValueError:
+        print(f"error: --window must be two comma-separated generations (got {text!r})", file=sys.stderr)
+        return None
+    return lo_w, hi_w
+
+
+def output_paths(results, out, overwrite: bool):
+    """(results dir, run dir), both validated before any work, or None (after printing the error) where one
+    is not a usable folder or a results file exists and ``overwrite`` is off."""
+    from scsc_theory._validate import SCSCInputError, check_output_dir
+
+    try:
+        res_dir, run_dir = check_output_dir("--results", results), check_output_dir("--out", out)
+    except SCSCInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    for name in ("gamma_eff_loop.json", "gamma_eff_loop.md", "gamma_eff_loop.png"):
+        if (res_dir / name).exists() and not overwrite:
+            print(f"error: {res_dir / name} exists; pass --overwrite to replace it", file=sys.stderr)
+            return None
+    return res_dir, run_dir
 
 
 def main(argv=None) -> int:
@@ -95,32 +136,22 @@ def main(argv=None) -> int:
         doc = json.loads((Path(a.results) / "gamma_eff_loop.json").read_text())
         print("wrote", plot_along_loop(doc, Path(a.results) / "gamma_eff_loop.png", "physics corrector along the motion loop"))
         return 0
-    try:
-        lo_w, hi_w = (int(x) for x in a.window.split(","))
-    except ValueError:
-        print(f"error: --window must be two comma-separated generations (got {a.window!r})", file=sys.stderr)
+    window = parse_window(a.window)
+    if window is None:
         return 2
+    lo_w, hi_w = window
     if a.every < 1 or a.seeds < 1 or a.n_target < 16 or not 0 <= lo_w <= hi_w <= a.generations:
         print("error: --every >= 1, --seeds >= 1, --n-target >= 16 and 0 <= window <= --generations required",
               file=sys.stderr)
         return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        res_dir = check_output_dir("--results", a.results)
-        run_dir = check_output_dir("--out", a.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    paths = output_paths(a.results, a.out, a.overwrite)
+    if paths is None:
         return 2
+    res_dir, run_dir = paths
     res_json, res_md = res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
-    for f in (res_json, res_md, res_dir / "gamma_eff_loop.png"):
-        if f.exists() and not a.overwrite:
-            print(f"error: {f} exists; pass --overwrite to replace it", file=sys.stderr)
-            return 2
 
     import jax
 
-    from scsc_theory.effective_gamma import effective_gamma, summary
     from scsc_theory.io import provenance, write_json, write_text
     from scsc_theory.motion import data, physics
     from scsc_theory.motion.loop import MotionLoopSettings, build, check_resume_code, guard_correction
@@ -143,21 +174,16 @@ def main(argv=None) -> int:
         corr = physics.correct(ctx.to_qpos(raw), backend=settings.backend, strength=settings.strength, fps=ctx.fps)
         guarded, kept_raw = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, z_max)
         f_raw, f_cor = ctx.evaluator.features(raw), ctx.evaluator.features(guarded)
-        r = summary(effective_gamma(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(1000 + g), n_boot=200))
-        r.update(generation=g, clips=int(len(raw)), applied=float(np.mean(~kept_raw)),
-                 fallback=float(np.mean(corr.fallback)), simulated=float(np.mean(corr.corrected)))
+        r = gamma_eff_row(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(1000 + g), generation=g, clips=int(len(raw)),
+                          applied=float(np.mean(~kept_raw)), fallback=float(np.mean(corr.fallback)),
+                          simulated=float(np.mean(corr.corrected)))
         per_gen[g] = r
-        print(f"generation {g:2d}: gamma_eff {r['gamma_eff']:.3g} [{r['gamma_lo']:.3g}, {r['gamma_hi']:.3g}] "
-              f"residual {r['residual']:.3g}, raw-target energy {r['e_rt']:.3g}, applied {r['applied']:.2f}", flush=True)
         if lo_w <= g <= hi_w:
             pooled["raw"].append(f_raw)
             pooled["cor"].append(f_cor)
-    pool = summary(effective_gamma(np.concatenate(pooled["raw"]), np.concatenate(pooled["cor"]), f_tgt,
-                                   key=jax.random.PRNGKey(7), n_boot=200))
     gens = [g for g in sorted(keep) if lo_w <= g <= hi_w]
-    pool.update(generations=gens, clips=int(sum(len(x) for x in pooled["raw"])))
-    print(f"pooled generations {gens}: gamma_eff {pool['gamma_eff']:.6g} [{pool['gamma_lo']:.3g}, "
-          f"{pool['gamma_hi']:.3g}] residual {pool['residual']:.3g}", flush=True)
+    pool = gamma_eff_row(np.concatenate(pooled["raw"]), np.concatenate(pooled["cor"]), f_tgt, key=jax.random.PRNGKey(7),
+                         generations=gens, clips=int(sum(len(x) for x in pooled["raw"])))
     doc = {"experiment": "gamma_eff_along_loop",
            "settings": {"arm": ARM, "n": settings.n, "lam": settings.lam, "seeds": list(settings.seeds),
                         "generations": settings.generations, "strength": settings.strength,

@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     a.out = a.out or f"runs/gamma_eff_loop_digits/lam{a.lam:g}"
     a.results = a.results or f"figures/gamma_eff_loop_digits/lam{a.lam:g}"
-    from gamma_eff_along_loop import plot_along_loop  # this folder's motion script: the same figure
+    # this folder's motion script: the same figure, recording driver and argument checks
+    from gamma_eff_along_loop import gamma_eff_row, output_paths, parse_window, plot_along_loop, recording_loop
 
     title = f"k-means correction along the digits loop (lambda {a.lam:g})"
     if a.report_only:
@@ -60,38 +61,28 @@ def main(argv=None) -> int:
         doc = json.loads((Path(a.results) / "gamma_eff_loop.json").read_text())
         print("wrote", plot_along_loop(doc, Path(a.results) / "gamma_eff_loop.png", title))
         return 0
-    try:
-        lo_w, hi_w = (int(x) for x in a.window.split(","))
-    except ValueError:
-        print(f"error: --window must be two comma-separated generations (got {a.window!r})", file=sys.stderr)
+    window = parse_window(a.window)
+    if window is None:
         return 2
+    lo_w, hi_w = window
     if (a.every < 1 or a.seeds < 2 or not 0 <= lo_w <= hi_w <= a.generations or not a.lam > 0
             or a.max_per_generation < 16):
         print("error: --every >= 1, --seeds >= 2, --lam > 0, --max-per-generation >= 16 and 0 <= window <= "
               "--generations required", file=sys.stderr)
         return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        res_dir = check_output_dir("--results", a.results)
-        run_dir = check_output_dir("--out", a.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    paths = output_paths(a.results, a.out, a.overwrite)
+    if paths is None:
         return 2
+    res_dir, run_dir = paths
     res_json, res_md = res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
-    for f in (res_json, res_md, res_dir / "gamma_eff_loop.png"):
-        if f.exists() and not a.overwrite:
-            print(f"error: {f} exists; pass --overwrite to replace it", file=sys.stderr)
-            return 2
 
     from dataclasses import asdict, replace
 
     import jax
     import jax.numpy as jnp
 
-    from scsc_theory.digits.loop import DigitsLoop, DigitsLoopSettings, build
-    from scsc_theory.effective_gamma import effective_gamma, summary
-    from scsc_theory.io import provenance, write_json, write_npz, write_text
+    from scsc_theory.digits.loop import DigitsLoopSettings, build
+    from scsc_theory.io import provenance, write_json, write_text
     from scsc_theory.motion.loop import check_resume_code, window_table
 
     prov = provenance(["digits", "effective_gamma"])  # before any work
@@ -103,16 +94,7 @@ def main(argv=None) -> int:
     keep = set(range(0, a.generations + 1, a.every)) | {lo_w, hi_w}
     snaps = run_dir / "samples"
 
-    class Recording(DigitsLoop):
-        def on_samples(self, out, samples, labels, seed, g, arm):
-            super().on_samples(out, samples, labels, seed, g, arm)
-            if g in keep and arm in (None, ARM):
-                write_npz(snaps / f"seed{seed}_g{g}.npz", samples=np.asarray(samples, np.float32),
-                          labels=np.asarray(labels, np.int32))
-
-    rec = Recording(loop.cfg, real_fn=loop.real_fn, init_fn=loop.init_fn, train_fn=loop.train_fn,
-                    sample_fn=loop.sample_fn, correct_fn=loop.correct_fn, ideal_fn=loop.ideal_fn, eval_fn=loop.eval_fn)
-    rec.per_class = loop.per_class
+    rec = recording_loop(loop, snaps, keep)
     rows = rec.run(run_dir / "loop")
 
     ev = ctx.evaluator
@@ -126,18 +108,14 @@ def main(argv=None) -> int:
         x, y = x[sub], y[sub]
         xc = np.asarray(loop.correct_fn(ARM, jnp.asarray(x), jnp.asarray(y), jax.random.PRNGKey(g)))
         f_raw, f_cor = ev.features(x), ev.features(xc)
-        r = summary(effective_gamma(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(2000 + g), n_boot=200))
-        r.update(generation=g, samples=int(len(x)))
-        per_gen.append(r)
-        print(f"generation {g:2d}: gamma_eff {r['gamma_eff']:.3g} [{r['gamma_lo']:.3g}, {r['gamma_hi']:.3g}] "
-              f"residual {r['residual']:.3g}, raw-target energy {r['e_rt']:.3g}", flush=True)
+        per_gen.append(gamma_eff_row(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(2000 + g), generation=g,
+                                     samples=int(len(x))))
         if lo_w <= g <= hi_w:
             pooled["raw"].append(f_raw)
             pooled["cor"].append(f_cor)
-    pool = summary(effective_gamma(np.concatenate(pooled["raw"]), np.concatenate(pooled["cor"]), f_tgt,
-                                   key=jax.random.PRNGKey(8), n_boot=200))
-    pool.update(generations=[r["generation"] for r in per_gen if lo_w <= r["generation"] <= hi_w],
-                clips=int(sum(len(x) for x in pooled["raw"])))
+    pool = gamma_eff_row(np.concatenate(pooled["raw"]), np.concatenate(pooled["cor"]), f_tgt, key=jax.random.PRNGKey(8),
+                         generations=[r["generation"] for r in per_gen if lo_w <= r["generation"] <= hi_w],
+                         clips=int(sum(len(x) for x in pooled["raw"])))
     G = float(pool["gamma_eff"])
     print(f"pooled: gamma_eff {G:.6g} [{pool['gamma_lo']:.3g}, {pool['gamma_hi']:.3g}] residual {pool['residual']:.3g}",
           flush=True)
