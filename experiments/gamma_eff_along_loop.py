@@ -102,7 +102,7 @@ def parse_window(text: str):
 
 
 def output_paths(results, out, overwrite: bool):
-    """(results dir, run dir), both validated before any work, or None (after printing the error) where one
+    """(results dir, run dir, results json, results md), the folders validated before any work, or None (after printing the error) where one
     is not a usable folder or a results file exists and ``overwrite`` is off."""
     from scsc_theory._validate import SCSCInputError, check_output_dir
 
@@ -115,7 +115,7 @@ def output_paths(results, out, overwrite: bool):
         if (res_dir / name).exists() and not overwrite:
             print(f"error: {res_dir / name} exists; pass --overwrite to replace it", file=sys.stderr)
             return None
-    return res_dir, run_dir
+    return res_dir, run_dir, res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
 
 
 def main(argv=None) -> int:
@@ -147,8 +147,7 @@ def main(argv=None) -> int:
     paths = output_paths(a.results, a.out, a.overwrite)
     if paths is None:
         return 2
-    res_dir, run_dir = paths
-    res_json, res_md = res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
+    res_dir, run_dir, res_json, res_md = paths
 
     import jax
 

@@ -73,8 +73,7 @@ def main(argv=None) -> int:
     paths = output_paths(a.results, a.out, a.overwrite)
     if paths is None:
         return 2
-    res_dir, run_dir = paths
-    res_json, res_md = res_dir / "gamma_eff_loop.json", res_dir / "gamma_eff_loop.md"
+    res_dir, run_dir, res_json, res_md = paths
 
     from dataclasses import asdict, replace
 
