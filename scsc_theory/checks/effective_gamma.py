@@ -157,14 +157,22 @@ def loop_prediction_verdict(g: dict, loop: dict, ideal: dict, where: str = "on g
     return text + f" => not contradicted, but untestable here: {'; '.join(why)}", "EXPLORED"
 
 
-def gamma_eff_prediction_motion_from(geff_path: Path, loop_path: Path, ideal_path: Path):
+def _read_results(named_paths):
+    """([(name, parsed json)], None), or (None, the first name whose file is missing)."""
     docs = []
-    for name, path in ((GEFF_MOTION, geff_path), (MOTION_LOOP, loop_path), (MOTION_IDEAL, ideal_path)):
+    for name, path in named_paths:
         if not path.exists():
-            return (f"no results file {name} (`python benchmarks/corrector_operator.py --out figures/corrector_operator`, "
-                    f"`python experiments/motion_loop.py`, then the ideal arm at gamma_eff: see "
-                    f"experiments/motion_loop.py)"), "FAIL"
+            return None, name
         docs.append((str(name), json.loads(path.read_text())))
+    return docs, None
+
+
+def gamma_eff_prediction_motion_from(geff_path: Path, loop_path: Path, ideal_path: Path):
+    docs, missing = _read_results(((GEFF_MOTION, geff_path), (MOTION_LOOP, loop_path), (MOTION_IDEAL, ideal_path)))
+    if missing is not None:
+        return (f"no results file {missing} (`python benchmarks/corrector_operator.py --out figures/corrector_operator`, "
+                f"`python experiments/motion_loop.py`, then the ideal arm at gamma_eff: see "
+                f"experiments/motion_loop.py)"), "FAIL"
     geff, loop, ideal = (d for _, d in docs)
     return with_provenance(*loop_prediction_verdict(geff["rows"][GEFF_ROW], loop, ideal), docs)
 
@@ -188,15 +196,13 @@ def ideal_at_zero(loop: dict) -> dict:
 
 
 def gamma_eff_prediction_motion_loop_from(geff_path: Path, loop_path: Path, ideal_path: Path):
-    docs = []
-    needed = [(GEFF_LOOP, geff_path), (MOTION_LOOP, loop_path)]
-    if geff_path.exists() and float(json.loads(geff_path.read_text())["pooled"]["gamma_eff"]) > 0:
-        needed.append((MOTION_IDEAL_LOOP, ideal_path))  # else the gamma = 0 loop: the selfconsume arm
-    for name, path in needed:
-        if not path.exists():
-            return (f"no results file {name} (`python experiments/gamma_eff_along_loop.py`, "
-                    f"`python experiments/motion_loop.py`, then the ideal arm at the pooled gamma_eff: see the README)"), "FAIL"
-        docs.append((str(name), json.loads(path.read_text())))
+    docs, missing = _read_results(((GEFF_LOOP, geff_path), (MOTION_LOOP, loop_path)))
+    if missing is None and float(docs[0][1]["pooled"]["gamma_eff"]) > 0:  # else the gamma = 0 loop: selfconsume
+        more, missing = _read_results(((MOTION_IDEAL_LOOP, ideal_path),))
+        docs = docs + (more or [])
+    if missing is not None:
+        return (f"no results file {missing} (`python experiments/gamma_eff_along_loop.py`, "
+                f"`python experiments/motion_loop.py`, then the ideal arm at the pooled gamma_eff: see the README)"), "FAIL"
     geff, loop = docs[0][1], docs[1][1]
     ideal = docs[2][1] if len(docs) > 2 else ideal_at_zero(loop)
     pool = geff["pooled"]
@@ -234,15 +240,14 @@ def digits_loop_verdict(doc: dict):
 
 def gamma_eff_prediction_digits_loop_from(paths):
     """Every lambda's verdict; the row FAILs if one fails, PASSes if all pass, else EXPLORED."""
-    paths = sorted(paths, key=lambda q: str(q))
-    if not paths or not all(Path(q).exists() for q in paths):
+    root = repo_root()
+    named = [(Path(q).relative_to(root) if Path(q).is_relative_to(root) else Path(q), Path(q)) for q in paths]
+    docs, missing = _read_results(named)
+    if not named or missing is not None:
         return (f"no results file {GEFF_LOOP_DIGITS}/lam<LAM>/gamma_eff_loop.json "
                 f"(`python experiments/gamma_eff_along_loop_digits.py --lam LAM`)"), "FAIL"
-    docs = [(str(Path(q).relative_to(repo_root())) if Path(q).is_relative_to(repo_root()) else str(q),
-             json.loads(Path(q).read_text())) for q in paths]
+    docs.sort(key=lambda nd: -float(nd[1]["settings"]["lam"]))  # largest lambda first
     verdicts = [digits_loop_verdict(d) for _, d in docs]
-    docs.sort(key=lambda nd: -float(nd[1]["settings"]["lam"]))
-    verdicts.sort(key=lambda v: -float(v[0].split("=")[1].split(":")[0]))
     states = [v[1] for v in verdicts]
     status = "FAIL" if "FAIL" in states else "PASS" if all(x == "PASS" for x in states) else "EXPLORED"
     return with_provenance("; ".join(v[0] for v in verdicts), status, docs)
