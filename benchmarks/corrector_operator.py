@@ -102,7 +102,7 @@ def main(argv=None) -> int:
 
     from scsc_theory.io import provenance, write_json
     from scsc_theory.motion import data, metrics, physics
-    from scsc_theory.motion.loop import EVAL_TRAIN_SEED, MotionLoopSettings, build, guard_correction, world_clips
+    from scsc_theory.motion.loop import MotionLoopSettings, build, guard_correction
 
     ctx, loop = build(MotionLoopSettings(n=64, arms=("selfcorrect",), seeds=(0,), generations=1))
     true = data.generate(args.n, seed=31, split="test").qpos.astype(np.float64)
@@ -149,9 +149,8 @@ def main(argv=None) -> int:
                 print(f"{name} x{k}", row, flush=True)
     # generation-0 samples as the loop applies the corrector: physics.correct, then the loop's guard
     # (motion.loop.guard_correction: a corrected sample that leaves the data's feature range keeps its
-    # raw features; z_max = the largest |z| of the loop's held-out evaluator clips)
-    ev_x = world_clips(ctx.settings.n_eval_train, EVAL_TRAIN_SEED, "test")[0]
-    z_max = float(np.abs(ctx.norm.fwd(ev_x)).max())
+    # raw features; ctx.z_max = the largest |z| of the loop's held-out evaluator clips)
+    z_max = ctx.z_max
     raw_z = ctx.from_qpos(gen0)
     c = first["gen0"]
     guarded, keep = guard_correction(raw_z, ctx.from_qpos(c.qpos), c, z_max)

@@ -163,7 +163,6 @@ def main(argv=None) -> int:
     keep = set(range(0, a.generations + 1, a.every)) | {lo_w, hi_w}
     snaps = run_dir / "samples"
     recording_loop(loop, snaps, keep).run(run_dir)
-    z_max = float(np.abs(ctx.norm.fwd(world_clips_z(ctx))).max())
 
     target = data.generate(a.n_target, seed=32, split="test").qpos.astype(np.float64)
     f_tgt = ctx.evaluator.features(ctx.from_qpos(target))
@@ -171,7 +170,7 @@ def main(argv=None) -> int:
     for g in sorted(keep):
         raw = np.concatenate([np.load(snaps / f"seed{s}_g{g}.npz")["samples"] for s in settings.seeds])
         corr = physics.correct(ctx.to_qpos(raw), backend=settings.backend, strength=settings.strength, fps=ctx.fps)
-        guarded, kept_raw = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, z_max)
+        guarded, kept_raw = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, ctx.z_max)
         f_raw, f_cor = ctx.evaluator.features(raw), ctx.evaluator.features(guarded)
         r = gamma_eff_row(f_raw, f_cor, f_tgt, key=jax.random.PRNGKey(1000 + g), generation=g, clips=int(len(raw)),
                           applied=float(np.mean(~kept_raw)), fallback=float(np.mean(corr.fallback)),
@@ -205,14 +204,6 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     print("wrote", res_json, res_md)
     return 0
-
-
-def world_clips_z(ctx):
-    """The loop guard's reference clips (the evaluator's training clips), as :func:`motion.loop.build` uses them."""
-    from scsc_theory.motion.loop import EVAL_TRAIN_SEED, world_clips
-
-    x, _, _ = world_clips(ctx.settings.n_eval_train, EVAL_TRAIN_SEED, "test")
-    return x
 
 
 if __name__ == "__main__":

@@ -63,6 +63,20 @@ def test_foot_skating_units():
     assert metrics.physics_violations(q, skate_speed=1.5)["foot_skating"][0] == 0
 
 
+def test_root_speed_is_the_peak_horizontal_root_speed():
+    slide = _standing(T=121)
+    slide[0, :, 0] += np.arange(121) / 20.0 * 1.0       # 1 m/s throughout
+    jump = _standing(T=121)
+    jump[0, 60:, 1] += 0.5                               # one 0.5 m jump between frames 59 and 60: 10 m/s
+    v = metrics.physics_violations(np.concatenate([slide, jump]))
+    assert v["root_speed"][0] == pytest.approx(1.0, abs=1e-4)
+    assert v["root_speed"][1] == pytest.approx(10.0, abs=1e-3)
+    # the mean-based skating bound lets the single jump through (one pair in 120); the peak does not
+    assert v["foot_skating"][1] < metrics.VALIDITY_THRESHOLDS["foot_skating"]
+    assert metrics.validity_score(jump)[0] > 0
+    assert metrics.validity_score(jump, scale=10.0 / 3.0 + 0.01)[0] == 0
+
+
 def test_joint_limit_and_self_penetration():
     q = _standing(T=4)
     k = 7 + humanoid.JOINT_INDEX["knee_right"]

@@ -59,10 +59,7 @@ def test_exactly_the_invalid_clips_are_simulated(runs, clean):
     np.testing.assert_array_equal(c.qpos[c.fallback], all_in[c.fallback])
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.xfail(
-    strict=True, reason="issue 11, measured: following a 0.5 m root jump saturates the 60 N lateral residual "
-    "and tips the torso; those rollouts lean (physics.leans) and 2 of 9 clips fall back: skating repaired to "
-    "0.56x (criterion 0.4x)")) if k == "teleport_root" else k for k in data.CORRUPTIONS])
+@pytest.mark.parametrize("kind", data.CORRUPTIONS)
 def test_corruption_scores_high_then_low(runs, clean, kind):
     out, _ = runs
     bad, fixed, _ = out[kind]
@@ -85,6 +82,32 @@ def _tilted(angles_deg):
     q[..., 2] = 1.2
     q[..., 3], q[..., 5] = np.cos(a / 2), np.sin(a / 2)
     return q
+
+
+def test_limit_root_speed_takes_out_a_teleport_only(clean):
+    assert (physics.limit_root_speed(clean) == clean).all()   # within the bound: bit for bit
+    bad = data.corrupt(clean, "teleport_root", seed=1)
+    lim = physics.limit_root_speed(bad)
+    v_max = metrics.VALIDITY_THRESHOLDS["root_speed"]
+    speed = np.linalg.norm(np.diff(lim[..., :2], axis=1), axis=-1) * physics.DEFAULT_FPS
+    assert speed.max() == pytest.approx(v_max, rel=1e-9)
+    T = clean.shape[1]
+    # the jump pair becomes a step of v_max / fps; the path around it keeps its shape
+    np.testing.assert_allclose(np.diff(lim[..., :2], axis=1)[:, T // 2:], np.diff(bad[..., :2], axis=1)[:, T // 2:],
+                               atol=1e-12)
+    np.testing.assert_allclose(lim[:, :T // 2], bad[:, :T // 2], atol=1e-12)
+    np.testing.assert_array_equal(lim[..., 2:], bad[..., 2:])
+
+
+def test_a_teleport_is_projected_onto_the_path_without_the_jump(runs):
+    out, c = runs
+    i = 1 + list(data.CORRUPTIONS).index("teleport_root")
+    sl = slice(9 * i, 9 * (i + 1))
+    _, fixed, _ = out["teleport_root"]
+    assert c.corrected[sl].all() and not c.fallback[sl].any()
+    assert (metrics.physics_violations(fixed)["root_speed"] <= metrics.VALIDITY_THRESHOLDS["root_speed"]).all()
+    # rollouts towards the path without the jump (iterations after the first set) are kept for some
+    assert (c.iteration[sl] > physics.ILC_ITERATIONS).any()
 
 
 def test_leans_is_a_sustained_signed_lean():

@@ -146,6 +146,9 @@ class MotionContext:
     n_feats: int
     fps: float
     ref_ds: object
+    #: the data's feature range in z units: the largest |z| of the evaluator's held-out training
+    #: clips (the loop's guard, :func:`guard_correction`, keeps raw features beyond it)
+    z_max: float
     timings: dict = field(default_factory=dict)
     corrector_log: list = field(default_factory=list)   # per selfcorrect call: fractions corrected / kept raw
 
@@ -163,13 +166,13 @@ def build(settings: MotionLoopSettings, cache_dir=None):
     ev_x, ev_y, ev_ds = world_clips(settings.n_eval_train, EVAL_TRAIN_SEED, "test")
     ref_x, ref_y, ref_ds = world_clips(settings.n_ref, EVAL_REF_SEED, "test")
     norm = Normalizer(ev_x)
-    z_max = float(np.abs(norm.fwd(ev_x)).max())   # the data's feature range, in z units
     num_classes = len(ev_ds.label_names)
     _, T, F = ev_x.shape
     evaluator = MotionEvaluator.train_or_load(norm.fwd(ev_x), ev_y, num_classes, norm.fwd(ref_x), ref_y,
                                               EvaluatorConfig(), cache_dir=cache_dir)
     fps = float(getattr(ev_ds, "fps", 20.0))
-    ctx = MotionContext(settings, preset, norm, evaluator, num_classes, tuple(ev_ds.label_names), T, F, fps, ref_ds)
+    ctx = MotionContext(settings, preset, norm, evaluator, num_classes, tuple(ev_ds.label_names), T, F, fps, ref_ds,
+                        z_max=float(np.abs(norm.fwd(ev_x)).max()))
 
     sched = cosine_schedule(preset.diffusion_steps)
     tcfg = TrainConfig(lr=preset.lr, batch_size=preset.batch_size).validate()
@@ -196,7 +199,7 @@ def build(settings: MotionLoopSettings, cache_dir=None):
         t0 = time.perf_counter()
         raw = np.asarray(samples, np.float32)
         corr = _physics().correct(ctx.to_qpos(raw), backend=settings.backend, strength=settings.strength, fps=fps)
-        out, keep = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, z_max)
+        out, keep = guard_correction(raw, ctx.from_qpos(corr.qpos), corr, ctx.z_max)
         ctx.timings.setdefault("correct", []).append(time.perf_counter() - t0)
         ctx.corrector_log.append({"simulated": float(np.mean(corr.corrected)), "fallback": float(np.mean(corr.fallback)),
                                   "applied": float(np.mean(~keep))})

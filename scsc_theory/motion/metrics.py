@@ -21,6 +21,8 @@ All returned quantities are per clip, shape (n,):
                              body parts - tol) (capsule-capsule distances, exact)
 ``joint_limit``         rad  mean over frames of max(0, largest hinge excursion beyond its
                              limit - joint_tol)
+``root_speed``          m/s  largest horizontal root speed between consecutive frames (a peak, not a
+                             mean: one teleporting frame pair is enough to make a clip unrealizable)
 ``tracking_error``      m    only when ``reference`` is given: MPJPE against it (mean body distance)
 """
 from __future__ import annotations
@@ -37,8 +39,12 @@ GRAVITY = 9.81
 #: corrector (a clip that meets it is returned unchanged): upper bounds on the per-clip metrics of
 #: :func:`physics_violations` at its default tolerances; metres for penetration / floating /
 #: self-penetration, m/s for skating, rad for joint limits.
+#: ``root_speed`` bounds what the world's actuation can realize at all: its fastest clip moves its root
+#: 1.8 m/s horizontally (walk; every other class below 1.4), the residual root wrench accelerates the
+#: body by at most 1.5 m/s^2 sideways, so 3 m/s between two frames (15 cm in 0.05 s) is not a motion
+#: of this world (the means above let a single 10 m/s frame pair through).
 VALIDITY_THRESHOLDS = {"ground_penetration": 0.002, "floating": 0.005, "self_penetration": 0.002,
-                       "joint_limit": 0.01, "foot_skating": 0.15}
+                       "joint_limit": 0.01, "foot_skating": 0.15, "root_speed": 3.0}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,6 +162,13 @@ def joint_limit(joints, joint_range=None, tol: float = 0.01):
     return jnp.maximum(over - tol, 0.0).mean(axis=-1)
 
 
+def root_speed(root_xy, fps: float = 20.0):
+    """Largest horizontal root speed between consecutive frames (m/s); root_xy (n, T, 2) -> (n,)."""
+    import jax.numpy as jnp
+
+    return (jnp.linalg.norm(root_xy[:, 1:] - root_xy[:, :-1], axis=-1) * fps).max(axis=-1)
+
+
 def foot_contacts(qpos, contact_height: float = 0.05) -> np.ndarray:
     """(..., T, 2) booleans: left / right foot's lowest point below ``contact_height`` (m)."""
     gpos, gaxis = geom_poses(qpos)
@@ -164,10 +177,10 @@ def foot_contacts(qpos, contact_height: float = 0.05) -> np.ndarray:
     return np.stack([low[..., feet[0]].min(-1), low[..., feet[1]].min(-1)], axis=-1) < contact_height
 
 
-def violations_from_poses(gpos, gaxis, com_z, joints, fps=20.0, tol=0.005, contact_height=0.05,
+def violations_from_poses(gpos, gaxis, com_z, joints, root_xy, fps=20.0, tol=0.005, contact_height=0.05,
                           skate_speed=0.5, joint_tol=0.01, accel_tol=3.0) -> dict:
-    """Pure jnp: the five per-clip violations from geom poses (n, T, G, 3) x2, centre-of-mass
-    height (n, T) and hinge angles (n, T, 21). jit-able; :func:`physics_violations` jits it."""
+    """Pure jnp: the six per-clip metrics from geom poses (n, T, G, 3) x2, centre-of-mass height
+    (n, T), hinge angles (n, T, 21) and root positions (n, T, 2). jit-able; :func:`physics_violations` jits it."""
     import jax.numpy as jnp
 
     glow = geom_lowest_z(gpos, gaxis)
@@ -181,6 +194,7 @@ def violations_from_poses(gpos, gaxis, com_z, joints, fps=20.0, tol=0.005, conta
         "foot_skating": foot_skating(foot_xy, foot_low, fps, contact_height, skate_speed),
         "self_penetration": jnp.maximum(self_overlap(gpos, gaxis) - tol, 0.0).mean(axis=-1),
         "joint_limit": joint_limit(joints, tol=joint_tol),
+        "root_speed": root_speed(root_xy, fps),
     }
 
 
@@ -205,7 +219,7 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
 
     Returns:
       dict of NumPy arrays of shape (n,): ground_penetration, floating, foot_skating,
-      self_penetration, joint_limit [, tracking_error].
+      self_penetration, joint_limit, root_speed [, tracking_error].
     """
     import jax.numpy as jnp
 
@@ -225,7 +239,7 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
         gpos, gaxis, _, com = forward_kinematics(q[s:s + chunk])
         parts.append(_violations_jit(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
                                        jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[s:s + chunk, :, 7:], jnp.float32),
-                                       fps, tol, contact_height, skate_speed, joint_tol, accel_tol))
+                                       jnp.asarray(q[s:s + chunk, :, :2], jnp.float32), fps, tol, contact_height, skate_speed, joint_tol, accel_tol))
     out = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
     if reference is not None:
         out["tracking_error"] = tracking_errors(q, reference)[0]

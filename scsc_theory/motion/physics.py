@@ -35,7 +35,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_finite_number, check_int, check_positive
 from . import humanoid
 from .kinematics import check_qpos, lowest_point, tracking_errors  # noqa: F401  (part of this module's API)
-from .metrics import validity_score
+from .metrics import VALIDITY_THRESHOLDS, validity_score
 
 #: Frame rate assumed when none is given (frames per second).
 DEFAULT_FPS = 20.0
@@ -468,6 +468,46 @@ class Projection(NamedTuple):
     plain_unstable: np.ndarray
 
 
+def limit_root_speed(qpos, *, fps: float = DEFAULT_FPS, v_max: float | None = None) -> np.ndarray:
+    """Clips (n, T, 28) with every frame-to-frame horizontal root step shortened to at most
+    ``v_max / fps`` (default ``VALIDITY_THRESHOLDS["root_speed"]``), the rest of the path carried
+    along: a clip within the bound is returned as is; a teleport (a 0.5 m jump between two frames)
+    becomes a step of v_max / fps, and the path after it keeps its shape, offset by the part of the
+    jump that was removed."""
+    v_max = VALIDITY_THRESHOLDS["root_speed"] if v_max is None else v_max
+    q = np.asarray(qpos, dtype=np.float64)
+    d = np.diff(q[..., :2], axis=1)
+    speed = np.linalg.norm(d, axis=-1, keepdims=True) * fps
+    fast = (speed > v_max).any(axis=(1, 2))   # other clips are returned bit for bit
+    d = d[fast] * np.minimum(1.0, v_max / np.maximum(speed[fast], 1e-12))
+    out = q.copy()
+    out[fast, 1:, :2] = q[fast, :1, :2] + np.cumsum(d, axis=1)
+    return out
+
+
+def _ilc_rollouts(target, ref, fps, backend, n_threads, iterations, best_q, best_err):
+    """Rollouts of iterative learning control towards ``target`` (n, T, 28), each judged against
+    the input ``ref``: a rollout replaces the kept clip ``best_q`` (error ``best_err``) where it
+    neither fell, leaned nor diverged and is closer to ``ref`` (MPJPE, a rollout missing a validity
+    threshold ranked behind every one that meets them).
+
+    Returns (qpos, err, iteration (-1 where no rollout was kept), rollout 0, rollout 0 diverged)."""
+    from .controller import planner, set_points
+
+    best_q, best_err, best_it = best_q.copy(), best_err.copy(), np.full(len(ref), -1)
+    setpoint = set_points(planner(fps), target, fps)
+    for k in range(iterations + 1):
+        sim, unstable = _simulate(setpoint, fps, backend, n_threads, start=ref)
+        if k == 0:
+            plain, plain_unstable = sim, unstable
+        err = tracking_errors(sim, ref)[0] + INVALID_PENALTY_M * (validity_score(sim, fps=fps) > 0)
+        ok = ~unstable & ~fallen(sim) & ~leans(sim, ref, fps=fps) & (err < best_err)
+        best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
+        if k < iterations:
+            setpoint = _ilc_update(setpoint, target, sim, fps)
+    return best_q, best_err, best_it, plain, plain_unstable
+
+
 def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_threads: int | None = None,
             iterations: int = ILC_ITERATIONS) -> Projection:
     """The realizable motion closest to each clip of ``ref`` (n, T, 28): planned set points, refined
@@ -481,26 +521,23 @@ def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_thre
     is the closest to the input (MPJPE) among those that neither fell (:func:`fallen`), leaned
     beyond the input (:func:`leans`) nor diverged, a rollout that meets the validity thresholds
     preferred to one that does not.
-    """
-    from .controller import planner, set_points
 
+    A clip whose root moves faster than the world allows (``VALIDITY_THRESHOLDS["root_speed"]``)
+    gets a second set of ``iterations`` + 1 rollouts, towards :func:`limit_root_speed` of it (the
+    jump taken out), judged against the input by the same rule: following a teleport saturates the
+    residual root wrench and the humanoid leans, while the path without the jump is realizable.
+    Their iteration numbers are offset by ``iterations`` + 1.
+    """
     backend, n_threads = _check_backend(backend, n_threads)
-    n = ref.shape[0]
-    best_q = ref.copy()
-    best_err = np.full(n, np.inf)
-    best_it = np.full(n, -1)
-    setpoint = set_points(planner(fps), ref, fps)
-    for k in range(iterations + 1):
-        sim, unstable = _simulate(setpoint, fps, backend, n_threads, start=ref)
-        if k == 0:
-            plain, plain_unstable = sim, unstable
-        # closest to the input (MPJPE, m), among rollouts that meet the validity thresholds first
-        err = tracking_errors(sim, ref)[0] + INVALID_PENALTY_M * (validity_score(sim, fps=fps) > 0)
-        ok = ~unstable & ~fallen(sim) & ~leans(sim, ref, fps=fps) & (err < best_err)
-        best_q[ok], best_err[ok], best_it[ok] = sim[ok], err[ok], k
-        if k < iterations:
-            setpoint = _ilc_update(setpoint, ref, sim, fps)
-    return Projection(best_q, best_it, best_it < 0, plain, plain_unstable)
+    q, err, it, plain, plain_unstable = _ilc_rollouts(ref, ref, fps, backend, n_threads, iterations,
+                                                      ref.copy(), np.full(len(ref), np.inf))
+    target = limit_root_speed(ref, fps=fps)
+    fast = np.flatnonzero((target != ref).any(axis=(1, 2)))
+    if fast.size:
+        q[fast], err[fast], it_f, _, _ = _ilc_rollouts(target[fast], ref[fast], fps, backend, n_threads,
+                                                        iterations, q[fast], err[fast])
+        it[fast[it_f >= 0]] = it_f[it_f >= 0] + iterations + 1
+    return Projection(q, it, it < 0, plain, plain_unstable)
 
 
 def needs_correction(qpos, *, fps: float = DEFAULT_FPS, strength: float = 1.0) -> np.ndarray:
