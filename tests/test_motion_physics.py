@@ -110,6 +110,22 @@ def test_a_teleport_is_projected_onto_the_path_without_the_jump(runs):
     assert (c.iteration[sl] > physics.ILC_ITERATIONS).any()
 
 
+def test_the_rollouts_without_the_jump_are_judged_against_the_input(monkeypatch, clean):
+    """The second set of rollouts competes by the same rule: closest to the *input*, valid first."""
+    bad = data.corrupt(clean, "teleport_root", seed=1)
+    both = physics.project(bad)
+    monkeypatch.setattr(physics, "limit_root_speed", lambda q, **kw: q)   # the first set alone
+    first = physics.project(bad)
+
+    def score(q):
+        return physics.tracking_errors(q, bad)[0] + physics.INVALID_PENALTY_M * (metrics.validity_score(q) > 0)
+
+    ok = ~first.fell_all
+    assert ok.sum() >= 3
+    assert (score(both.qpos)[ok] <= score(first.qpos)[ok] + 1e-9).all()
+    assert (both.iteration > physics.ILC_ITERATIONS).any() and not both.fell_all.any()
+
+
 def test_leans_is_a_sustained_signed_lean():
     T = 40
     upright = _tilted(np.zeros((1, T)))
