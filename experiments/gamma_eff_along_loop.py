@@ -46,7 +46,10 @@ def plot_along_loop(doc: dict, path, title: str):
     top, bottom = min(float(finite.max()), 3.0), max(float(finite.min()), -1.0)
     c = lambda x: np.clip(np.where(np.isfinite(x), x, np.sign(x) * np.inf), bottom, top)  # noqa: E731
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax.errorbar(g, c(ge), yerr=[c(ge) - c(lo), c(hi) - c(ge)], fmt="o", capsize=3, label="per generation (90%)")
+    # a percentile-bootstrap interval need not contain its point estimate (and clipping to the axis can
+    # put one outside it): the interval is drawn as a segment, the estimate as a point
+    ax.vlines(g, c(lo), c(hi), color="C0", lw=1.5)
+    ax.plot(g, c(ge), "o", color="C0", label="per generation (90% interval)")
     gens = pool.get("generations") or [g.min(), g.max()]
     ax.fill_between([gens[0], gens[-1]], c(np.array(pool["gamma_lo"])), c(np.array(pool["gamma_hi"])), alpha=0.25,
                     color="C1", label=f"pooled {gens[0]}-{gens[-1]}: {pool['gamma_eff']:.3g}")
