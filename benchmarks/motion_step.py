@@ -6,7 +6,7 @@
 JAX: the MDM-style denoiser of :mod:`scsc_theory.motion.model` trained by
 :func:`scsc_theory.diffusion.fit` (clip-by-global-norm 1.0 + AdamW inside one ``lax.scan``) and
 sampled by :func:`scsc_theory.diffusion.sample` (``lax.scan`` and Python-loop-of-jitted-step drivers).
-PyTorch (optional, CPU, ``pip install torch==2.13.0``): a twin of the same module built by
+PyTorch (optional, ``pip install -e ".[bench]"``): a twin of the same module built by
 :func:`torch_twin`, which copies the JAX weights, so both start from identical parameters and the
 benchmark checks that the two forward passes agree (printed max difference) before timing: pre-LN
 encoder, attention without projection biases (equinox's default), tanh-GELU (``jax.nn.gelu``),
