@@ -152,7 +152,8 @@ def loop_prediction_verdict(g: dict, loop: dict, ideal: dict, where: str = "on g
         return text + f" => the prediction fails on {', '.join(resolved)}", "FAIL"
     if bounded and beats_consume:
         return text + " => holds", "PASS"
-    why = [w for w, bad in (("gamma_eff's interval is unbounded", not bounded),
+    why = [w for w, bad in (("gamma_eff's interval is unbounded", not math.isfinite(hi)),
+                            ("gamma_eff's interval reaches below 0 (where pi_gamma is not defined)", lo < 0),
                             ("ideal@gamma_eff is not resolved better than selfconsume", not beats_consume)) if bad]
     return text + f" => not contradicted, but untestable here: {'; '.join(why)}", "EXPLORED"
 
