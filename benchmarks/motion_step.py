@@ -86,8 +86,8 @@ def torch_twin(model):
     from torch import nn
 
     d, p, F, T, C = model.d_model, model.patch, model.n_feats, model.n_frames, model.num_classes
-    n_tok, heads = T // p, model.blocks[0].attn.num_heads
-    ff = model.blocks[0].ff1.out_features
+    n_tok, heads = T // p, model.block(0).attn.num_heads
+    ff = model.block(0).ff1.out_features
 
     def sinus(t):
         half = d // 2
@@ -113,7 +113,7 @@ def torch_twin(model):
             self.inp = nn.Linear(p * F, d)
             self.t1, self.t2 = nn.Linear(d, d), nn.Linear(d, d)
             self.lab = nn.Embedding(C + 1, d)
-            self.blocks = nn.ModuleList([Block() for _ in model.blocks])
+            self.blocks = nn.ModuleList([Block() for _ in range(model.layers)])
             self.ln = nn.LayerNorm(d)
             self.out = nn.Linear(d, p * F)
             pos = torch.arange(n_tok + 1, dtype=torch.float32)[:, None]
@@ -146,7 +146,7 @@ def torch_twin(model):
     lin(net.t1, model.t_mlp.layers[0])
     lin(net.t2, model.t_mlp.layers[1])
     cp(net.lab.weight, model.label_emb.weight)
-    for tb, jb in zip(net.blocks, model.blocks):
+    for tb, jb in zip(net.blocks, (model.block(i) for i in range(model.layers))):
         lin(tb.ln1, jb.ln1)
         lin(tb.ln2, jb.ln2)
         a = jb.attn

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -52,6 +53,29 @@ def test_presets_state_reductions():
     assert PRESETS["paper"].batch_size == 64 and PRESETS["paper"].lr == 1e-4
     text = get_preset("cpu").reductions()
     assert "reduced" in text and "fine-tuning steps per generation" in text
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_scanned_encoder_is_the_layer_by_layer_stack(unroll):
+    """The stacked blocks under one lax.scan compute block L-1(... block 0(h)), with block i initialised
+    from key i exactly as a lone _Block; rolled and unrolled scans are the same function."""
+    from scsc_theory.diffusion.nets import timestep_embedding
+    from scsc_theory.motion.model import _Block, _dense, _layer_norm, _sinusoid_positions
+
+    key = jax.random.PRNGKey(3)
+    m = MotionDenoiser(60, 33, 9, d_model=32, layers=3, heads=2, ff=64, patch=5, unroll_layers=unroll, key=key)
+    assert m.layers == 3 and m.blocks.ff1.weight.shape == (3, 64, 32)
+    lone = _Block(32, 2, 64, key=jax.random.split(key, 3 + 4)[4 + 2])
+    for a, b in zip(jax.tree_util.tree_leaves(lone), jax.tree_util.tree_leaves(m.block(2))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    x = np.random.default_rng(1).normal(size=(60, 33)).astype(np.float32)
+    tok = _dense(m.in_proj, x.reshape(12, 5 * 33))
+    h = jnp.concatenate([(m.t_mlp(timestep_embedding(17, 32)) + m.label_emb(4))[None], tok]) + _sinusoid_positions(13, 32)
+    for i in range(m.layers):
+        h = m.block(i)(h)
+    want = _dense(m.out_proj, _layer_norm(m.ln_out, h[1:])).reshape(60, 33)
+    got = eqx.filter_jit(m)(x, 17, 4)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5)
 
 
 def test_denoiser_shapes_and_geometric_loss():

@@ -85,9 +85,11 @@ def _tilted(angles_deg):
 
 
 def test_limit_root_speed_takes_out_a_teleport_only(clean):
-    assert (physics.limit_root_speed(clean) == clean).all()   # within the bound: bit for bit
+    same, limited = physics.limit_root_speed(clean)
+    assert (same == clean).all() and not limited.any()   # within the bound: bit for bit
     bad = data.corrupt(clean, "teleport_root", seed=1)
-    lim = physics.limit_root_speed(bad)
+    lim, limited = physics.limit_root_speed(bad)
+    assert limited.all()
     v_max = metrics.VALIDITY_THRESHOLDS["root_speed"]
     speed = np.linalg.norm(np.diff(lim[..., :2], axis=1), axis=-1) * physics.DEFAULT_FPS
     assert speed.max() == pytest.approx(v_max, rel=1e-9)
@@ -114,7 +116,7 @@ def test_the_rollouts_without_the_jump_are_judged_against_the_input(monkeypatch,
     """The second set of rollouts competes by the same rule: closest to the *input*, valid first."""
     bad = data.corrupt(clean, "teleport_root", seed=1)
     both = physics.project(bad)
-    monkeypatch.setattr(physics, "limit_root_speed", lambda q, **kw: q)   # the first set alone
+    monkeypatch.setattr(physics, "limit_root_speed", lambda q, **kw: (q, np.zeros(len(q), bool)))   # first set only
     first = physics.project(bad)
 
     def score(q):

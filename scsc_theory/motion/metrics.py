@@ -162,11 +162,17 @@ def joint_limit(joints, joint_range=None, tol: float = 0.01):
     return jnp.maximum(over - tol, 0.0).mean(axis=-1)
 
 
+def root_speeds(root_xy, fps: float = 20.0):
+    """Horizontal root speed between consecutive frames, |xy_{t+1} - xy_t| * fps (m/s): (..., T, 2) ->
+    (..., T - 1). NumPy or jnp in, the same kind out (the metric below and the corrector's speed limit,
+    :func:`scsc_theory.motion.physics.limit_root_speed`, both use it)."""
+    step = root_xy[..., 1:, :] - root_xy[..., :-1, :]
+    return (step ** 2).sum(axis=-1) ** 0.5 * fps
+
+
 def root_speed(root_xy, fps: float = 20.0):
     """Largest horizontal root speed between consecutive frames (m/s); root_xy (n, T, 2) -> (n,)."""
-    import jax.numpy as jnp
-
-    return (jnp.linalg.norm(root_xy[:, 1:] - root_xy[:, :-1], axis=-1) * fps).max(axis=-1)
+    return root_speeds(root_xy, fps).max(axis=-1)
 
 
 def foot_contacts(qpos, contact_height: float = 0.05) -> np.ndarray:
@@ -236,10 +242,11 @@ def physics_violations(qpos, *, fps: float = 20.0, reference=None, tol: float = 
             raise SCSCInputError(f"reference must have the shape of qpos {q.shape} (got {reference.shape})")
     parts = []
     for s in range(0, q.shape[0], chunk):   # bounded memory for large datasets
-        gpos, gaxis, _, com = forward_kinematics(q[s:s + chunk])
-        parts.append(_violations_jit(jnp.asarray(gpos, jnp.float32), jnp.asarray(gaxis, jnp.float32),
-                                       jnp.asarray(com[..., 2], jnp.float32), jnp.asarray(q[s:s + chunk, :, 7:], jnp.float32),
-                                       jnp.asarray(q[s:s + chunk, :, :2], jnp.float32), fps, tol, contact_height, skate_speed, joint_tol, accel_tol))
+        qs = q[s:s + chunk]
+        gpos, gaxis, _, com = forward_kinematics(qs)
+        arrays = (gpos, gaxis, com[..., 2], qs[:, :, 7:], qs[:, :, :2])
+        parts.append(_violations_jit(*(jnp.asarray(a, jnp.float32) for a in arrays), fps, tol, contact_height,
+                                     skate_speed, joint_tol, accel_tol))
     out = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in parts[0]}
     if reference is not None:
         out["tracking_error"] = tracking_errors(q, reference)[0]

@@ -35,7 +35,7 @@ import numpy as np
 from .._validate import SCSCInputError, check_choice, check_finite_number, check_int, check_positive
 from . import humanoid
 from .kinematics import check_qpos, lowest_point, tracking_errors  # noqa: F401  (part of this module's API)
-from .metrics import VALIDITY_THRESHOLDS, validity_score
+from .metrics import VALIDITY_THRESHOLDS, root_speeds, validity_score
 
 #: Frame rate assumed when none is given (frames per second).
 DEFAULT_FPS = 20.0
@@ -359,8 +359,8 @@ class Correction:
                     otherwise the simulated trajectory closest to it (see :func:`correct`).
     corrected:      (n,) True where the clip missed the validity thresholds and was simulated.
     fallback:       (n,) True where every simulated candidate fell or leaned beyond the input
-                    (:func:`leans`) while the input did not fall: the input is returned unchanged (the stated rule for motions the humanoid cannot
-                    realize without falling).
+                    (:func:`leans`) while the input did not fall: the input is returned unchanged
+                    (the stated rule for motions the humanoid cannot realize without falling).
     iteration:      (n,) the iterative-learning-control rollout whose result was kept (0 = tracking of
                     the planned set points; -1 where the clip was not simulated or fell back).
     tracking_error: (n,) mean over frames and bodies of the distance (m) between each body's
@@ -468,21 +468,20 @@ class Projection(NamedTuple):
     plain_unstable: np.ndarray
 
 
-def limit_root_speed(qpos, *, fps: float = DEFAULT_FPS, v_max: float | None = None) -> np.ndarray:
+def limit_root_speed(qpos, *, fps: float = DEFAULT_FPS, v_max: float | None = None):
     """Clips (n, T, 28) with every frame-to-frame horizontal root step shortened to at most
     ``v_max / fps`` (default ``VALIDITY_THRESHOLDS["root_speed"]``), the rest of the path carried
     along: a clip within the bound is returned as is; a teleport (a 0.5 m jump between two frames)
     becomes a step of v_max / fps, and the path after it keeps its shape, offset by the part of the
-    jump that was removed."""
+    jump that was removed. Returns (clips, limited: (n,) True where a step was shortened)."""
     v_max = VALIDITY_THRESHOLDS["root_speed"] if v_max is None else v_max
     q = np.asarray(qpos, dtype=np.float64)
-    d = np.diff(q[..., :2], axis=1)
-    speed = np.linalg.norm(d, axis=-1, keepdims=True) * fps
+    speed = root_speeds(q[..., :2], fps)[..., None]
     fast = (speed > v_max).any(axis=(1, 2))   # other clips are returned bit for bit
-    d = d[fast] * np.minimum(1.0, v_max / np.maximum(speed[fast], 1e-12))
+    d = np.diff(q[fast, :, :2], axis=1) * np.minimum(1.0, v_max / np.maximum(speed[fast], 1e-12))
     out = q.copy()
     out[fast, 1:, :2] = q[fast, :1, :2] + np.cumsum(d, axis=1)
-    return out
+    return out, fast
 
 
 def _ilc_rollouts(target, ref, fps, backend, n_threads, iterations, best_q, best_err):
@@ -531,8 +530,8 @@ def project(ref, *, fps: float = DEFAULT_FPS, backend: str | None = None, n_thre
     backend, n_threads = _check_backend(backend, n_threads)
     q, err, it, plain, plain_unstable = _ilc_rollouts(ref, ref, fps, backend, n_threads, iterations,
                                                       ref.copy(), np.full(len(ref), np.inf))
-    target = limit_root_speed(ref, fps=fps)
-    fast = np.flatnonzero((target != ref).any(axis=(1, 2)))
+    target, limited = limit_root_speed(ref, fps=fps)
+    fast = np.flatnonzero(limited)
     if fast.size:
         q[fast], err[fast], it_f, _, _ = _ilc_rollouts(target[fast], ref[fast], fps, backend, n_threads,
                                                         iterations, q[fast], err[fast])
