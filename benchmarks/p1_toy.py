@@ -11,6 +11,10 @@ start-up, imports, compilation, the run, writing summary/curves/figure):
   point-level, W2 every generation), timed on ``--numpy-configs`` configs and extrapolated linearly
   to 2048 (its cost is linear in configs; the output says so).
 
+Each ``scsc toy`` configuration runs twice with one fresh package cache folder: ``cold`` (compiles and
+fills the persistent compilation cache the command keeps, :func:`scsc_theory.io.enable_compile_cache`)
+and ``cached`` (a repeat of the same command, which loads the compiled programs).
+
 Then where the stats run's time goes (in one subprocess): start-up + imports, first call
 (compile + run), a warm second call, and the random numbers alone.
 
@@ -56,9 +60,11 @@ print(json.dumps({"import_s": t_import, "first_call_s": t_first, "warm_call_s": 
 '''
 
 
-def cli_time(args, out):
+def cli_time(args, out, cache_home):
+    """Wall time of one ``scsc toy`` process whose package cache (hence compile cache) is ``cache_home``."""
     cmd = [sys.executable, "-m", "scsc_theory.cli", "toy", *args, "--out", str(out), "--figures", str(out)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               SCSC_CACHE=str(cache_home))
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
@@ -84,11 +90,15 @@ def main():
     base = ["--mode", "fixed", "--seeds", str(args.seeds), "--generations", str(T)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        # each configuration twice with one fresh cache folder: a cold start (compiles, fills the
+        # persistent compilation cache) and a repeat (loads the compiled programs)
         for name, extra in [("stats, threefry2x32", ["--sampling", "stats"]),
                             ("stats, philox4x32", ["--sampling", "stats", "--prng", "philox4x32"])] + \
                 ([] if args.skip_finite else [("finite (point-level JAX)", ["--sampling", "finite"])]):
-            dt, summ = cli_time(base + extra, Path(tmp) / name.split()[0] / str(len(rows)))
-            rows.append((name, dt, summ))
+            home = Path(tmp) / f"cache{len(rows)}"
+            for start in ("cold", "cached"):
+                dt, summ = cli_time(base + extra, Path(tmp) / f"out{len(rows)}", home)
+                rows.append((f"{name}, {start}", dt, summ))
     k = min(args.numpy_configs, C)
     t0 = time.perf_counter()
     for c in range(k):
@@ -102,12 +112,13 @@ def main():
     print(f"numpy one config at a time: {k} configs timed in {t_np_k:.2f} s, extrapolated linearly to {C} configs: {t_np:.1f} s")
     for name, dt, summ in rows:
         fw = ", ".join(f"{m:.3f}" for m in summ["final_w2_mean"])
-        print(f"scsc toy --sampling {name:28s} {dt:7.2f} s wall (start-up + compile + run + files)  "
+        print(f"scsc toy --sampling {name:36s} {dt:7.2f} s wall (start-up + compile + run + files)  "
               f"ratio vs numpy {t_np / dt:6.1f}x   final W2 by gamma: {fw}")
     if not args.skip_finite:
-        fin = rows[-1][1]
-        for name, dt, _ in rows[:-1]:
-            print(f"stats ({name.split(', ')[1]}) vs point-level JAX: {fin / dt:.1f}x")
+        fin = {r[0].rsplit(", ", 1)[1]: r[1] for r in rows[-2:]}
+        for name, dt, _ in rows[:-2]:
+            print(f"stats ({name.split(', ', 1)[1]}) vs point-level JAX ({name.rsplit(', ', 1)[1]}): "
+                  f"{fin[name.rsplit(', ', 1)[1]] / dt:.1f}x")
     p = subprocess.run([sys.executable, "-c", BREAKDOWN, str(args.seeds), str(T), "philox4x32"],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if p.returncode == 0:

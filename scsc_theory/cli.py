@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scsc",
         description="Self-correcting self-consuming loops (Gillman et al., ICML 2024), executable.",
     )
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not keep compiled XLA programs between runs (default: kept in the package cache "
+                             "folder, so a repeated command skips compilation; numbers are identical either way)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for _, mod in command_modules():
@@ -74,10 +77,21 @@ def _choose_backends() -> None:
         os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, compile_cache: bool = False) -> int:
+    """Run one ``scsc`` command; returns its exit status. ``compile_cache``: turn on JAX's persistent
+    compilation cache (:func:`scsc_theory.io.enable_compile_cache`) unless ``--no-compile-cache`` is
+    given; the console command :func:`run` does, a call from Python (tests, notebooks) does not
+    unless asked, so it never changes a running process's JAX settings behind its back."""
     _choose_backends()
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    if compile_cache and not args.no_compile_cache:
+        from .io import enable_compile_cache
+
+        try:
+            enable_compile_cache()
+        except OSError as err:  # an unwritable cache folder only costs time
+            print(f"scsc: warning: compile cache off ({err.strerror or err})", file=sys.stderr)
     try:
         rc = args.func(args)
     except SCSCInputError as err:
@@ -90,5 +104,10 @@ def main(argv=None) -> int:
     return int(rc or 0)
 
 
+def run() -> int:
+    """The ``scsc`` console command: :func:`main` with the persistent compilation cache."""
+    return main(compile_cache=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

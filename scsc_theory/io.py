@@ -86,6 +86,48 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "scsc_theory"
 
 
+def _machine_tag() -> str:
+    """16 hex digits naming this machine's compiled-code compatibility: CPU architecture and
+    instruction-set flags, jax / jaxlib versions (an executable compiled for one CPU must not be
+    loaded on another that shares the cache folder)."""
+    import platform
+
+    import jax
+    import jaxlib
+
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        flags = platform.processor()
+    key = json.dumps([platform.machine(), flags, jax.__version__, jaxlib.__version__])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def compile_cache_dir() -> Path:
+    """Where the ``scsc`` command keeps XLA executables: ``cache_dir()/xla/<machine tag>``."""
+    return cache_dir() / "xla" / _machine_tag()
+
+
+def enable_compile_cache(path=None, *, min_compile_s: float = 0.5) -> Path:
+    """Turn on JAX's persistent compilation cache for this process (default folder
+    :func:`compile_cache_dir`): every program whose compilation takes at least ``min_compile_s``
+    seconds is stored, and a later process that builds the same program (same computation, shapes,
+    flags, jax / jaxlib and machine) loads it instead of compiling again. The executable is the one
+    compilation would produce, so no number changes (tested); only start-up time does. Call before
+    the first compilation; the ``scsc`` command does (``scsc --no-compile-cache ...`` turns it off)."""
+    import jax
+
+    folder = Path(path) if path is not None else compile_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_s))
+    return folder
+
+
 def save_figure(fig, path, close: bool = True) -> Path:
     """Save a matplotlib figure atomically (format by the path's suffix), then close it unless ``close=False``."""
     path = Path(path)
