@@ -250,6 +250,9 @@ def main(argv=None):
     ap.add_argument("--sample-steps", type=int, default=None, help="sampling steps (default: preset's; paper 10)")
     ap.add_argument("--xla-flags", default="", help="extra XLA flags for this run (appended to XLA_FLAGS)")
     ap.add_argument("--no-torch", action="store_true", help="time JAX only")
+    ap.add_argument("--compare-unroll", action="store_true",
+                    help="also time JAX training with the encoder's layer scan unrolled the other way from the "
+                         "preset's choice (same weights), interleaved with the others")
     ap.add_argument("--json", default=None, help="also write the results (with code provenance) to this file")
     args = ap.parse_args(argv)
 
@@ -321,6 +324,10 @@ def main(argv=None):
     labels = (np.arange(clips) % C).astype(np.int32)
     sample_args = ((T, F), preset.sample_steps, preset.guidance, preset.sampler_eta)
     fns = jax_callables(model, sched, cfg, x, y, jnp.asarray(labels), steps, key, sample_args)
+    if args.compare_unroll:   # the same weights (same key), the layer scan unrolled the other way
+        other = make_denoiser(replace(preset, unroll_layers=not preset.unroll_layers), T, F, C, key)
+        fns["jax_train_other_unroll"] = jax_callables(other, sched, cfg, x, y, jnp.asarray(labels), steps, key,
+                                                      sample_args)["jax_train"]
     prov = provenance(["motion"])  # of the code imported now, not of the files when the run ends
     res = {"preset": preset.name, "steps": steps, "clips": clips, "sample_steps": preset.sample_steps,
            "repeats": args.repeats, "batch_size": preset.batch_size, "env": env, "jax_params": num_params(model)}
@@ -333,9 +340,9 @@ def main(argv=None):
         print(f"params: JAX {res['jax_params']}, PyTorch twin {res['torch_params']}; forward max |JAX - PyTorch| "
               f"= {res['twin_max_abs_diff']:.1e} on 8 clips")
         fns.update(torch_callables(net, sched.alphas_cumprod, cfg, x, y, labels, steps, sample_args, C))
-    order = ["jax_train", "torch_train", "jax_sample_scan", "jax_sample_loop", "torch_sample"]
-    train = interleaved({k: fns[k] for k in order[:2] if k in fns}, args.repeats)
-    smp = interleaved({k: fns[k] for k in order[2:] if k in fns}, args.repeats)
+    order = ["jax_train", "torch_train", "jax_train_other_unroll", "jax_sample_scan", "jax_sample_loop", "torch_sample"]
+    train = interleaved({k: fns[k] for k in order[:3] if k in fns}, args.repeats)
+    smp = interleaved({k: fns[k] for k in order[3:] if k in fns}, args.repeats)
     res["timings_s"] = {**train, **smp}
     res["load_average_after"] = list(os.getloadavg())
 
@@ -347,6 +354,13 @@ def main(argv=None):
           f"first call incl. compile {tr['jax_train']['first_call']:.1f} s)")
     print(f"JAX     sampling: lax.scan {fmt(tr['jax_sample_scan'], clips)} clips/s, "
           f"python loop of jitted step {fmt(tr['jax_sample_loop'], clips)} clips/s")
+    if "jax_train_other_unroll" in tr:
+        res["ratio_train_vs_other_unroll"] = _ratios(tr["jax_train"], tr["jax_train_other_unroll"])
+        r = res["ratio_train_vs_other_unroll"]
+        mine = "unrolled" if preset.unroll_layers else "rolled"
+        theirs = "rolled" if preset.unroll_layers else "unrolled"
+        print(f"JAX     train with the layer scan {theirs}: {fmt(tr['jax_train_other_unroll'], steps)} steps/s; the "
+              f"preset's {mine} scan is {r['median']:.2f}x [{r['min']:.2f}, {r['max']:.2f}] as fast")
     if torch is not None:
         print(f"PyTorch train: {fmt(tr['torch_train'], steps)} steps/s ({tr['torch_train']['median'] / steps:.3f} s/step)")
         print(f"PyTorch sampling: {fmt(tr['torch_sample'], clips)} clips/s")
