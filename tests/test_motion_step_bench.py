@@ -90,3 +90,20 @@ def test_bad_arguments_are_rejected_before_work(tmp_path):
     assert bench.main(["--steps", "0"]) == 2
     assert bench.main(["--sample-steps", "0"]) == 2
     assert bench.main(["--json", str(tmp_path / "missing" / "r.json")]) == 2
+
+
+def test_block_benchmark_runs_and_reports_each_piece(capsys):
+    """benchmarks/motion_block.py at a tiny size: every piece timed in both frameworks, bad input refused."""
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("motion_block_bench", _PATH.parent / "motion_block.py")
+    blk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(blk)
+    affinity = os.sched_getaffinity(0)
+    try:
+        assert blk.main(["--batch", "2", "--tokens", "5", "--d", "16", "--ff", "24", "--heads", "2", "--repeats", "1"]) == 0
+    finally:
+        os.sched_setaffinity(0, affinity)   # the benchmark pins this process to one core
+    out = capsys.readouterr().out
+    for piece in ("block", "feed-forward", "matmul"):
+        assert f"{piece}" in out and "PyTorch/JAX" in out
+    assert blk.main(["--d", "0"]) == 2
