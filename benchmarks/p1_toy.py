@@ -98,7 +98,7 @@ def main():
             home = Path(tmp) / f"cache{len(rows)}"
             for start in ("cold", "cached"):
                 dt, summ = cli_time(base + extra, Path(tmp) / f"out{len(rows)}", home)
-                rows.append((f"{name}, {start}", dt, summ))
+                rows.append((name, start, dt, summ))
     k = min(args.numpy_configs, C)
     t0 = time.perf_counter()
     for c in range(k):
@@ -110,15 +110,14 @@ def main():
     print(f"P1: {len(gammas)} gammas x {args.seeds} seeds x {T} generations = {C} configs, n=50, lambda=0.5, "
           f"fixed mode, ideal correction; {os.cpu_count()} CPU cores, {jax.devices()[0].platform}")
     print(f"numpy one config at a time: {k} configs timed in {t_np_k:.2f} s, extrapolated linearly to {C} configs: {t_np:.1f} s")
-    for name, dt, summ in rows:
+    for name, start, dt, summ in rows:
         fw = ", ".join(f"{m:.3f}" for m in summ["final_w2_mean"])
-        print(f"scsc toy --sampling {name:36s} {dt:7.2f} s wall (start-up + compile + run + files)  "
+        print(f"scsc toy --sampling {name + ', ' + start:36s} {dt:7.2f} s wall (start-up + compile + run + files)  "
               f"ratio vs numpy {t_np / dt:6.1f}x   final W2 by gamma: {fw}")
     if not args.skip_finite:
-        fin = {r[0].rsplit(", ", 1)[1]: r[1] for r in rows[-2:]}
-        for name, dt, _ in rows[:-2]:
-            print(f"stats ({name.split(', ', 1)[1]}) vs point-level JAX ({name.rsplit(', ', 1)[1]}): "
-                  f"{fin[name.rsplit(', ', 1)[1]] / dt:.1f}x")
+        fin = {start: dt for _, start, dt, _ in rows[-2:]}
+        for name, start, dt, _ in rows[:-2]:
+            print(f"stats ({name.split(', ', 1)[1]}) vs point-level JAX ({start}): {fin[start] / dt:.1f}x")
     p = subprocess.run([sys.executable, "-c", BREAKDOWN, str(args.seeds), str(T), "philox4x32"],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if p.returncode == 0:
