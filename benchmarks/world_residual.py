@@ -31,6 +31,31 @@ import sys
 import numpy as np
 
 
+def leg_actuators() -> list:
+    """Actuator ids of the leg and abdomen servos (hip, knee, ankle, abdomen)."""
+    import mujoco
+
+    from scsc_theory.motion import humanoid
+
+    m = humanoid._base_model()
+    return [int(a) for a in humanoid.info().hinge_act
+            if any(k in mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(a)) for k in ("hip", "knee", "ankle", "abdomen"))]
+
+
+def counterfactual_model(gain: float, scale: float):
+    """The world's model with the leg servos' stiffness and damping x ``gain`` (their torque bounds
+    x max(1, gain / 2)) and the residual root bounds x ``scale``."""
+    from scsc_theory.motion import humanoid
+
+    model = humanoid.load_model()
+    legs = leg_actuators()
+    model.actuator_gainprm[legs, 0] *= gain
+    model.actuator_biasprm[legs, 1:3] *= gain
+    model.actuator_forcerange[legs] *= max(1.0, gain / 2)
+    model.actuator_forcerange[humanoid.info().root_act] *= scale
+    return model
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-class", type=int, default=8, help="clips per action class (default 8)")
@@ -73,18 +98,11 @@ def main(argv=None) -> int:
     params = [data._clip_params(data._clip_rng(args.seed, data.SPLITS["train"], i), int(lab)) for i, lab in enumerate(labels)]
     base_tgt = data.targets(labels, params, T, fps)
     fz_b, fxy_b = humanoid.ROOT_FORCE_BOUND, humanoid.ROOT_FORCE_BOUND_XY
-    legs = [a for a in inf.hinge_act
-            if any(k in mujoco.mj_id2name(humanoid._base_model(), mujoco.mjtObj.mjOBJ_ACTUATOR, int(a))
-                   for k in ("hip", "knee", "ankle", "abdomen"))]
     rows = []
     for gain in gains:
         for dz in offsets:
             for scale in scales:
-                model = humanoid.load_model()
-                model.actuator_gainprm[legs, 0] *= gain
-                model.actuator_biasprm[legs, 1:3] *= gain
-                model.actuator_forcerange[legs] *= max(1.0, gain / 2)
-                model.actuator_forcerange[inf.root_act] *= scale
+                model = counterfactual_model(gain, scale)
                 tgt = base_tgt.copy()
                 tgt[..., 2] -= dz
                 plan = physics.plan_controls(tgt, fps)
