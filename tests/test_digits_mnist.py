@@ -198,23 +198,36 @@ def test_seed_window_means_average_each_seeds_last_generations():
     assert w["_generations"]["selfcorrect"]["1"] == [3, 5]
 
 
-def _fake(path, fs, fc, seeds=(0, 1, 2), last=50, lams=("1", "1.5"), noise=0.02):
+def _fake(folder, fs, fc, seeds=(0, 1, 2), last=50, lams=("1", "1.5"), noise=0.02, settings=None, key=None):
+    """Per-lambda summary files as the grid's report writes them: folder/lam<lambda>/mnist_summary.json."""
+    import shutil
+
+    from scsc_theory.checks.digits import mnist_summary_path
+
+    shutil.rmtree(folder, ignore_errors=True)
     rng = np.random.default_rng(0)
     arm = lambda v: {"fid": {str(s): v + noise * rng.normal() for s in seeds},
                      "accuracy": {str(s): 0.9 for s in seeds}}
-    sw = {lam: {"selfconsume": arm(fs), "selfcorrect": arm(fc), "baseline": arm(1.0),
-                "_generations": {"selfcorrect": {str(s): [last - 9, last] for s in seeds}}} for lam in lams}
-    doc = {"seed_window": sw, "real_reference": {"fid_floor_pool": {"mean": 0.7, "sd": 0.1, "n": 500}},
-           "provenance": __import__("scsc_theory.io", fromlist=["provenance"]).provenance(["digits"])}
-    path.write_text(json.dumps(doc))
+    for lam in lams:
+        sw = {key or lam: {"selfconsume": arm(fs), "selfcorrect": arm(fc), "baseline": arm(1.0),
+                           "_generations": {"selfcorrect": {str(s): [last - 9, last] for s in seeds}}}}
+        st = dict(settings or {"source": "mnist", "generations": 50, "lam": 1.0})
+        if settings and lam == "1.5":
+            st["width"] = 16  # another preset at one lambda
+        doc = {"seed_window": sw, "settings": st,
+               "real_reference": {"fid_floor_pool": {"mean": 0.7, "sd": 0.1, "n": 500}},
+               "provenance": __import__("scsc_theory.io", fromlist=["provenance"]).provenance(["digits"])}
+        path = mnist_summary_path(lam, folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc))
 
 
-def test_mnist_check_status_comes_from_the_file(tmp_path):
+def test_mnist_check_status_comes_from_the_files(tmp_path):
     from scsc_theory.checks.digits import mnist_claim_from
 
-    m, status = mnist_claim_from(tmp_path / "missing.json")
-    assert status == "FAIL" and "no results file" in m
-    p = tmp_path / "s.json"
+    p = tmp_path / "mnist"
+    m, status = mnist_claim_from(p)
+    assert status == "FAIL" and "no results files" in m
     _fake(p, 3.0, 2.0)
     m, status = mnist_claim_from(p)
     assert status == "PASS" and m.count("lower, resolved") == 2 and "(3 seeds, gens 41-50)" in m
@@ -231,6 +244,21 @@ def test_mnist_check_status_comes_from_the_file(tmp_path):
     _fake(p, 3.0, 2.0, lams=("1",))
     m, status = mnist_claim_from(p)
     assert status == "FAIL" and "lambda=1.5: not run" in m
+    # the untested lambdas are reported but cannot make the row pass
+    _fake(p, 3.0, 2.0, lams=("1", "0.5", "0.2"))
+    m, status = mnist_claim_from(p)
+    assert status == "FAIL" and "lambda=0.2 (reported, not tested)" in m and "lambda=1.5: not run" in m
+    _fake(p, 3.0, 2.0, lams=("1", "1.5", "0.5"))
+    m, status = mnist_claim_from(p)
+    assert status == "PASS" and "lambda=0.5 (reported, not tested)" in m and m.count("lower, resolved") == 3
+    # a file in the wrong folder (its results are for another lambda) is not read as this lambda's
+    _fake(p, 3.0, 2.0, key="1")
+    m, status = mnist_claim_from(p)
+    assert status == "FAIL" and "holds no selfconsume/selfcorrect results for lambda 1.5" in m
+    # two lambdas run under different settings are not one grid
+    _fake(p, 3.0, 2.0, settings={"source": "mnist", "generations": 50, "width": 8, "lam": 1.0})
+    m, status = mnist_claim_from(p)
+    assert status == "FAIL" and "not one grid" in m
 
 
 # ----- the loop end to end: resume after a kill ------------------------------------------------------
