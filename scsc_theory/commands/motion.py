@@ -175,6 +175,9 @@ def add_loop(msub) -> None:
                    help="cpu: laptop-size (reduced; stated on the figures), paper: MDM schedule (GPU), tiny: tests")
     p.add_argument("--gamma", type=float, default=1.0, help="idealized arm: replace a sample by a true clip w.p. gamma/(1+gamma)")
     p.add_argument("--backend", default="rollout", choices=("rollout", "mjx"), help="physics corrector backend")
+    p.add_argument("--fused", action="store_true",
+                   help="every generation one jit-compiled function: the corrector planned in jnp and simulated on "
+                        "MJX (scsc_theory.motion.device; for an accelerator, where it needs --backend mjx)")
     p.add_argument("--strength", type=float, default=1.0, help="physics corrector strength in [0, 1]: clips missing the data's validity thresholds by more than 1/strength are projected (default 1; 0 corrects nothing)")
     p.add_argument("--steps-per-gen", type=int, default=None, help="override the preset's fine-tuning steps K")
     p.add_argument("--gen0-steps", type=int, default=None, help="override the preset's generation-0 steps")
@@ -188,6 +191,8 @@ def run_loop(args) -> int:
     from .._validate import SCSCInputError, check_int, check_output_dir
     from ..motion.loop import MotionLoopSettings, format_table, run_motion_loop
 
+    if args.fused and args.backend != "mjx":
+        raise SCSCInputError("--fused corrects on MJX: give --backend mjx with it")
     check_output_dir("--out", args.out)
     if args.figures is not None:
         check_output_dir("--figures", args.figures)
@@ -200,7 +205,12 @@ def run_loop(args) -> int:
                                       gen0_steps=args.gen0_steps).validate()
     except SCSCInputError as err:
         raise SCSCInputError(str(err).replace("lam ", "--lam ", 1)) from None
-    info = run_motion_loop(settings, args.out, progress=not args.no_progress, figure_dir=args.figures)
+    if args.fused:
+        from ..motion.device.generation import run_device_loop
+
+        info = run_device_loop(settings, args.out, progress=not args.no_progress, figure_dir=args.figures)
+    else:
+        info = run_motion_loop(settings, args.out, progress=not args.no_progress, figure_dir=args.figures)
     print(info["reductions"])
     print(format_table(info["summary"]))
     for f in info["files"]:
