@@ -56,7 +56,8 @@ def test_halving_the_residual_bound_halves_the_largest_force(scan):
 
 
 @pytest.mark.parametrize("argv", [["--leg-gain", "0"], ["--residual-scale", "-1"], ["--height-offset", "0.5"],
-                                  ["--leg-gain", "a,b"], ["--per-class", "0"]])
+                                  ["--leg-gain", "a,b"], ["--per-class", "0"], ["--support", "-1"],
+                                  ["--support", "0,x"], ["--support-pose", "mocap"]])
 def test_bad_input_is_refused_before_any_work(argv, tmp_path, capsys):
     out = tmp_path / "never"
     assert bench.main(argv + ["--out", str(out)]) == 2
@@ -81,3 +82,77 @@ def test_counterfactual_model_scales_stiffness_damping_and_bounds_consistently()
     others = [a for a in range(base.nu) if a not in legs and a not in set(root.tolist())]
     np.testing.assert_array_equal(m.actuator_gainprm[others], base.actuator_gainprm[others])
     np.testing.assert_array_equal(m.actuator_biasprm[others], base.actuator_biasprm[others])
+
+
+def _grounded(q):
+    from scsc_theory.motion.kinematics import lowest_point
+
+    q = np.array(q, dtype=np.float64)
+    q[2] += 0.0005 - lowest_point(q[None])[0]
+    return q
+
+
+def test_support_torques_put_the_body_weight_on_the_stance_feet():
+    """On the (left-right symmetric) standing pose, the J^T F part of the support torques is a vertical force
+    of f x body weight shared equally by the feet; f = 0 and a pose without stance feet get nothing."""
+    import mujoco
+
+    from scsc_theory.motion import humanoid, metrics
+
+    m, J = humanoid.load_model(), humanoid.JOINT_INDEX
+    d = mujoco.MjData(m)
+    q = _grounded(humanoid.stand_qpos())
+    assert metrics.foot_contacts(q[None])[0].all()
+    gravity = np.zeros(m.nv)
+    d.qpos[:] = q
+    mujoco.mj_kinematics(m, d)
+    mujoco.mj_comPos(m, d)
+    mujoco.mj_rne(m, d, 0, gravity)
+    w = humanoid.info().total_mass * 9.81
+    assert gravity[2] == pytest.approx(w, rel=1e-9)   # the free joint's z row of the gravity term: the weight
+    for f in (0.5, 1.0):
+        tau = bench.support_torques(m, d, q, [True, True], f)
+        jtf = gravity - tau
+        # the feet push up with f x weight, no horizontal force; the root is left (1 - f) x weight
+        np.testing.assert_allclose(jtf[:3], [0.0, 0.0, f * w], atol=1e-9 * w)
+        assert tau[2] == pytest.approx((1 - f) * w, rel=1e-9)
+        # equal shares on the symmetric pose: mirrored sagittal joints get equal torques, and loading a
+        # foot changes its leg's torques (the feed-forward reaches the legs)
+        for j in ("hip_y", "knee", "ankle_y"):
+            dof_r, dof_l = 6 + J[f"{j}_right"], 6 + J[f"{j}_left"]
+            assert tau[dof_r] == pytest.approx(tau[dof_l], rel=1e-6, abs=1e-9)
+            assert abs(jtf[dof_r]) > 0.1
+        off = bench.support_offsets(m, tau, bench.leg_actuators())
+        for a in range(m.nu):
+            dof = m.jnt_dofadr[m.actuator_trnid[a, 0]] if a in bench.leg_actuators() else None
+            expect = tau[dof] if dof is not None else 0.0
+            assert off[a] * m.actuator_gainprm[a, 0] == pytest.approx(expect, abs=1e-9)
+    np.testing.assert_array_equal(bench.support_torques(m, d, q, [True, True], 0.0), 0.0)
+    np.testing.assert_array_equal(bench.support_torques(m, d, q, [False, False], 1.0), 0.0)
+    # one stance foot carries everything
+    tau = bench.support_torques(m, d, q, [True, False], 1.0)
+    assert (gravity - tau)[2] == pytest.approx(w, rel=1e-9)
+
+
+def test_support_holds_a_squat_up_without_the_residual():
+    """A held squat (bent knees, both feet down) sags into the servos and leans on the residual; the
+    support feed-forward at f = 1 carries the weight through the legs: the vertical help vanishes."""
+    from scsc_theory.motion import humanoid, metrics, physics
+
+    J = humanoid.JOINT_INDEX
+    q = humanoid.stand_qpos()
+    for side in ("right", "left"):
+        q[7 + J[f"hip_y_{side}"]], q[7 + J[f"knee_{side}"]], q[7 + J[f"ankle_y_{side}"]] = -0.6, -1.2, -0.6
+    plan = physics.plan_controls(np.repeat(_grounded(q)[None, None], 21, axis=1), 20.0)
+    inf = humanoid.info()
+    step_q = np.concatenate([plan.mocap_pos, plan.mocap_quat, plan.ctrl[..., inf.hinge_act]], -1)
+    stance = metrics.foot_contacts(step_q)
+    assert stance.all()
+    model, w = bench.counterfactual_model(1.0, 1.0), inf.total_mass * 9.81
+    fz, lag = {}, {}
+    for f in (0.0, 1.0):
+        force, e, _, active, clipped, _, unstable = bench.simulate_clip(model, plan, 0, 21, f, stance[0], step_q[0])
+        assert not unstable and active.all() == (f > 0) and clipped.max() == 0
+        fz[f], lag[f] = force[100:, 2].mean() / w, e[100:, 2].mean()   # the last 0.5 s
+    assert fz[0.0] > 0.08 and lag[0.0] > 0.005           # the world: held up by the residual, 1 cm low
+    assert abs(fz[1.0]) < 0.02 and abs(lag[1.0]) < 0.002  # supported: no vertical help, on target
