@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...diffusion import SelfConsumingLoop, summarize
-from ..._validate import SCSCInputError
+from ..._validate import SCSCInputError, check_int
 from ...io import provenance, write_json
 from .. import controller
 from ..data import root_features
@@ -60,7 +60,14 @@ def device_corrector(ctx, *, strength: float, iterations: int = ILC_ITERATIONS, 
     """The loop's ``correct_fn`` (arm, samples, labels, key) -> corrected samples, in jnp: normalized
     features -> clips -> :func:`.project.correct` -> features, then :func:`guard`. Marked
     ``jittable`` so the loop fuses the generation around it. ``log``, when given, receives per call
-    the fractions simulated / fallen back / applied (a ``jax.debug.callback``)."""
+    the fractions simulated / fallen back / applied (a ``jax.debug.callback``).
+
+    Precision: the loop runs without ``jax_enable_x64``, so planning, kinematics, the validity gate
+    and the rollout ranking run in float32 here, where the host corrector computes them in float64
+    and only simulates in float32; the two agree to float32 rounding, and a clip at a threshold or
+    two rollouts at equal error can go either way (the float64 twin agrees with the host to rounding:
+    ``tests/test_motion_device_project.py``)."""
+    iterations = check_int("iterations", iterations, 0)
     planner = jax.tree_util.tree_map(jnp.asarray, controller.planner(ctx.fps))
     mx = kin.device_model()
     mu, sd, fps, z_max = jnp.asarray(ctx.norm.mu), jnp.asarray(ctx.norm.sd), ctx.fps, ctx.z_max
@@ -117,7 +124,10 @@ def run_device_loop(settings: MotionLoopSettings, out_dir, *, progress: bool = T
         "run_s": time.perf_counter() - t0,
         "timings_this_call": {k: {"count": len(v), "median_s": float(np.median(v))}
                               for k, v in loop.timings.items() if v},
-        "jit_structure": "every arm: one jitted function per generation (MJX correction + fine-tune K steps + sample)",
+        "jit_structure": {arm: ("one jitted function per generation (correction on MJX + fine-tune + sample)"
+                                if arm == "selfcorrect" else "one jitted function per generation (fine-tune + sample)")
+                          if loop._jittable(arm) else "jitted pieces around a host call (fresh true clips)"
+                          for arm in settings.arms},
         "corrector_this_call": ({k: float(np.mean([r[k] for r in ctx.corrector_log])) for k in ctx.corrector_log[0]}
                                 | {"calls": len(ctx.corrector_log)} if ctx.corrector_log else None),
         "summary": summary,

@@ -4,10 +4,10 @@ Twins of the host functions that use MuJoCo's C ``mj_kinematics`` (:mod:`scsc_th
 :mod:`scsc_theory.motion.metrics`) and of the corrector's fall and lean rules
 (:func:`scsc_theory.motion.physics.fallen`, :func:`~scsc_theory.motion.physics.leans`). Forward
 kinematics is ``mujoco.mjx.kinematics`` on the same model (``assets/humanoid.xml``); every function
-takes clips (..., T, 28) as jnp or NumPy arrays and returns jnp arrays of the ambient float dtype
-(inputs are cast to it: float64 under ``jax.enable_x64``, where they agree with the host to
-rounding; see
-``tests/test_motion_device_kinematics.py``).
+takes clips (..., T, 28) as jnp or NumPy arrays, casts them to the ambient float dtype (float64 under
+``jax.enable_x64``) and returns jnp arrays of it, except :func:`physics_violations`, which like the
+host's runs its metric kernel in float32; forward kinematics computes in the dtype of the MJX model
+``mx``. In float64 they agree with the host to rounding (``tests/test_motion_device_kinematics.py``).
 """
 from __future__ import annotations
 

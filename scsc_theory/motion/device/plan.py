@@ -53,7 +53,7 @@ def _lerp_index(T: int, sub: int):
     return f0, (tt - f0)[:, None]
 
 
-def plan_controls(ref, fps: float, start=None) -> Plan:
+def plan_controls(ref, fps: float, start=None, *, mx=None) -> Plan:
     """Twin of :func:`scsc_theory.motion.physics.plan_controls`: per-physics-step set points that make
     the humanoid track the reference clips ``ref`` (..., T, 28); ``start`` (same shape, default ``ref``)
     gives the initial state.
@@ -62,8 +62,9 @@ def plan_controls(ref, fps: float, start=None) -> Plan:
     mocap root pose lerped between frames (quaternions: normalised lerp of sign-continuous
     quaternions); the root actuators' controls are the reference root velocity (linear, angular) in
     the target's frame. The initial state is the first frame (joints clipped, body lifted out of the
-    floor by MJX forward kinematics: :func:`.kinematics.lowest_point`), the initial velocities the
-    clipped finite differences of the first two frames. ``fps`` is static.
+    floor by MJX forward kinematics: :func:`.kinematics.lowest_point` on the MJX model ``mx``, built
+    when not given), the initial velocities the clipped finite differences of the first two frames.
+    ``fps`` is static.
     """
     from .kinematics import lowest_point
 
@@ -101,7 +102,7 @@ def plan_controls(ref, fps: float, start=None) -> Plan:
         w_world = qlog_angvel(quat[..., :-1, :], quat[..., 1:, :], 1.0 / fps)
         ref = start
     q0 = jnp.concatenate([ref[..., 0, :3], quat[..., 0, :], joints[..., 0, :]], axis=-1)
-    low = lowest_point(q0)
+    low = lowest_point(q0, mx)
     q0 = q0.at[..., 2].add(jnp.maximum(0.0, -low).astype(q0.dtype))
     qv0 = jnp.concatenate([jnp.clip(v_world[..., 0, :], -5.0, 5.0),
                            jnp.clip(qrotate(qconj(quat[..., 0, :]), w_world[..., 0, :]), -10.0, 10.0),

@@ -54,10 +54,19 @@ class Projection(NamedTuple):
     plain_unstable: jax.Array
 
 
-def rollout(plan: pl.Plan, T: int, sub: int, mx=None):
+#: Clips simulated together by :func:`rollout` on a CPU: XLA's CPU runtime deadlocks in MJX's batched
+#: Cholesky factorisation when it parallelises a large batch on a small thread pool (measured: 64 clips
+#: of 60 frames hang on 2 cores, 8 run), so on a CPU the batch is simulated in chunks of this size
+#: (``lax.map``); on an accelerator every clip at once.
+CPU_CHUNK = 8
+
+
+def rollout(plan: pl.Plan, T: int, sub: int, mx=None, *, chunk: int | None = None):
     """The humanoid under MJX following ``plan`` for clips of T frames, ``sub`` physics steps per frame:
     qpos (n, T, 28), frame 0 the initial state, frame f the state after f * sub steps (the host's
-    ``physics._mjx_simulator``, with the model passed in instead of cached, so it can be traced)."""
+    ``physics._mjx_simulator``, with the model passed in instead of cached, so it can be traced).
+    ``chunk``: clips simulated together (default: all on an accelerator, :data:`CPU_CHUNK` on a CPU);
+    each clip's result does not depend on it beyond float rounding (tested)."""
     from mujoco import mjx
 
     mx = kin.device_model() if mx is None else mx
@@ -79,7 +88,12 @@ def rollout(plan: pl.Plan, T: int, sub: int, mx=None):
         return jnp.concatenate([q0[None], qs], axis=0)
 
     dt = mx.opt.timestep.dtype
-    return jax.vmap(one)(*(jnp.asarray(x, dt) for x in plan))
+    xs = tuple(jnp.asarray(x, dt) for x in plan)
+    n = xs[0].shape[0]
+    chunk = (CPU_CHUNK if jax.default_backend() == "cpu" else n) if chunk is None else chunk
+    if chunk >= n:
+        return jax.vmap(one)(*xs)
+    return jax.lax.map(lambda a: one(*a), xs, batch_size=chunk)
 
 
 def simulate(setpoint, fps: float, start, mx=None):
@@ -87,8 +101,8 @@ def simulate(setpoint, fps: float, start, mx=None):
     ``setpoint`` (n, T, 28) from the first frames of ``start`` -> (qpos (n, T, 28), unstable (n,)).
     A diverged rollout (non-finite state) is flagged and its non-finite entries zeroed (a zero
     quaternion becomes the identity), as on the host."""
-    out = jnp.asarray(rollout(pl.plan_controls(setpoint, fps, start), setpoint.shape[1], substeps(fps), mx),
-                      dtype=float)
+    plan = pl.plan_controls(setpoint, fps, start, mx=mx)
+    out = jnp.asarray(rollout(plan, setpoint.shape[1], substeps(fps), mx), dtype=float)
     unstable = ~jnp.isfinite(out).all(axis=(1, 2))
     u = unstable[:, None, None]
     out = jnp.where(u & ~jnp.isfinite(out), 0.0, out)
@@ -147,10 +161,12 @@ def correct(qpos, *, strength=1.0, fps: float = 20.0, iterations: int = ILC_ITER
     traced, ``fps`` and ``iterations`` are static.
 
     A clip that meets the validity thresholds scaled by 1 / strength is returned unchanged; every
-    other clip is replaced by :func:`project` of it; where every rollout fell or leaned while the
-    input did not fall, the input is returned and flagged (``fallback``); where the input fell too,
-    rollout 0 is kept. Inputs are not validated here (jit): call
-    :func:`scsc_theory.motion.kinematics.check_qpos` on host data first.
+    other clip is replaced by :func:`project` of it; where every rollout fell, leaned or diverged
+    while the input did not fall, the input is returned and flagged (``fallback``); where the input
+    fell too, rollout 0 is kept. Arithmetic runs in the ambient float dtype (float32 unless
+    ``jax_enable_x64``), the simulation in the dtype of ``mx`` (build it under the same setting).
+    Inputs are not validated here (jit): call :func:`scsc_theory.motion.kinematics.check_qpos` on
+    host data first; a non-finite clip scores no violation and is returned as it is.
     """
     ref = jnp.asarray(qpos, dtype=float)
     n = ref.shape[0]
