@@ -59,6 +59,7 @@ def test_projection_agrees_with_the_host_within_the_backend_tolerance(clips, bot
     assert speeds.max() < 3.0
 
 
+@pytest.mark.slow
 def test_no_clip_to_correct_skips_the_simulation(clips, monkeypatch):
     """A batch of valid clips never reaches the simulator (the projection sits behind ``lax.cond``)."""
     calls = []
