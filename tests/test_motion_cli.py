@@ -10,6 +10,9 @@ from scsc_theory.cli import main  # noqa: E402
 
 
 def test_motion_cli(tmp_path, monkeypatch, capsys):
+    from scsc_theory.motion import controller
+
+    controller.planner(20.0)   # the corrector's planner from the package cache (fitting it is not this test's subject)
     monkeypatch.setenv("SCSC_CACHE", str(tmp_path / "cache"))
     assert main(["motion", "data", "--n", "9", "--seed", "1", "--frames", "20", "--out", str(tmp_path / "d")]) == 0
     z = np.load(tmp_path / "d" / "motion_data.npz")
