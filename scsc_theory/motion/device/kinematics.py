@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import humanoid
 from ..metrics import VALIDITY_THRESHOLDS, violations_from_poses
+from ..metrics import geom_lowest_z as metrics_geom_lowest_z
 from ..physics import FALL_ROOT_HEIGHT, FALL_TILT_DEG, LEAN_DEG, LEAN_WINDOW_S
 
 
@@ -65,11 +66,10 @@ def forward_kinematics(qpos, mx=None):
 
 
 def geom_lowest_z(qpos, mx=None):
-    """Per-geom height (m) of the lowest point, c_z - h |a_z| - r
-    (:func:`scsc_theory.motion.kinematics.geom_lowest_z`): (..., 28) -> (..., G)."""
-    inf = humanoid.info()
+    """Per-geom height (m) of the lowest point, c_z - h |a_z| - r, of clips' poses: (..., 28) -> (..., G)
+    (the metric kernel :func:`scsc_theory.motion.metrics.geom_lowest_z` on MJX forward kinematics)."""
     gpos, gaxis, _, _ = forward_kinematics(qpos, mx)
-    return gpos[..., 2] - jnp.asarray(inf.geom_halflen) * jnp.abs(gaxis[..., 2]) - jnp.asarray(inf.geom_radius)
+    return metrics_geom_lowest_z(gpos, gaxis)
 
 
 def lowest_point(qpos, mx=None):

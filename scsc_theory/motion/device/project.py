@@ -139,6 +139,7 @@ def project(ref, *, fps: float = 20.0, iterations: int = ILC_ITERATIONS, planner
     """Twin of :func:`scsc_theory.motion.physics.project` (MJX): the realizable motion closest to each
     clip of ``ref`` (n, T, 28). ``planner``: the world's fitted planner
     (:func:`scsc_theory.motion.controller.planner`), passed as a pytree; ``iterations`` is static."""
+    mx = kin.device_model() if mx is None else mx   # one model for every kinematics call and rollout
     ref = jnp.asarray(ref, dtype=float)
     inf = jnp.full(ref.shape[0], jnp.inf, dtype=ref.dtype)
     q, err, it, plain, plain_u = _rollouts(ref, ref, fps, iterations, ref, inf, planner, mx)
@@ -168,6 +169,7 @@ def correct(qpos, *, strength=1.0, fps: float = 20.0, iterations: int = ILC_ITER
     Inputs are not validated here (jit): call :func:`scsc_theory.motion.kinematics.check_qpos` on
     host data first; a non-finite clip scores no violation and is returned as it is.
     """
+    mx = kin.device_model() if mx is None else mx   # one model for every kinematics call and rollout
     ref = jnp.asarray(qpos, dtype=float)
     n = ref.shape[0]
     todo = kin.needs_correction(ref, fps=fps, strength=strength, mx=mx)
