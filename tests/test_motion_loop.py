@@ -150,9 +150,24 @@ def test_ideal_fn_gives_true_clips(built):
     assert ctx.evaluator.accuracy(fresh, lab) > 0.8
 
 
-def test_tiny_loop_end_to_end_and_resume_identical(tmp_path, built):
-    """Run uninterrupted; run again stopping after 3 units, then resume with a new driver: same CSV."""
+def test_tiny_loop_end_to_end_and_resume_identical(tmp_path, built, monkeypatch):
+    """Run uninterrupted; run again stopping after 3 units, then resume with a new driver: same CSV.
+    The first run's code record is taken before any work (a source edit during the run must not
+    re-label it) and written to the run folder when it starts (a resume by other code is refused)."""
+    from scsc_theory.motion import loop as L
+
+    calls = []
+    real = L.provenance
+
+    def spy(groups):   # records whether any generation had been computed when the code was hashed
+        calls.append((list(groups), (tmp_path / "a" / "metrics.csv").exists()))
+        return real(groups)
+
+    monkeypatch.setattr(L, "provenance", spy)
     a = run_motion_loop(ALL4, tmp_path / "a", progress=False, figures=False, built=built)
+    monkeypatch.setattr(L, "provenance", real)
+    assert calls == [(["motion"], False)]
+    assert json.loads((tmp_path / "a" / "code.json").read_text()) == a["provenance"]
     run_motion_loop(ALL4, tmp_path / "b", progress=False, figures=False, built=built, stop_after=3)
     part = read_metrics_csv(tmp_path / "b" / "metrics.csv")
     assert {r["generation"] for r in part} == {0, 1}
@@ -221,24 +236,6 @@ def test_guard_keeps_raw_samples_the_corrector_did_not_apply():
     np.testing.assert_array_equal(keep, [True, False, True, True])
     np.testing.assert_array_equal(out[keep], raw[keep])
     np.testing.assert_array_equal(out[1], cor[1])
-
-
-def test_provenance_is_taken_before_any_work(tmp_path, built, monkeypatch):
-    """The record names the code a run started with: a source edit during the run must not re-label it."""
-    from scsc_theory.motion import loop as L
-
-    calls = []
-
-    def fake(groups):   # records whether any generation had been computed when the code was hashed
-        calls.append((groups, (tmp_path / "p" / "metrics.csv").exists()))
-        return {"call": len(calls)}
-
-    monkeypatch.setattr(L, "provenance", fake)
-    info = run_motion_loop(ALL4, tmp_path / "p", progress=False, figures=False, built=built, stop_after=1)
-    assert (tmp_path / "p" / "metrics.csv").exists()
-    assert info["provenance"] == {"call": 1} and calls == [(["motion"], False)]
-    # ... and recorded in the run folder when it started (a resume by other code is refused)
-    assert json.loads((tmp_path / "p" / "code.json").read_text()) == {"call": 1}
 
 
 def test_a_run_resumes_only_with_the_code_it_started_with(tmp_path):

@@ -23,7 +23,8 @@ ARGS = ["--family", "gaussian", "--data", "normal", "--lam", "0.2:1.4:3", "--gam
 
 def _sweep(out, devices):
     env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""),
+                                         f"--xla_force_host_platform_device_count={devices}") if f)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     p = subprocess.run([sys.executable, "-m", "scsc_theory.cli", "sweep", *ARGS, "--out", str(out)],
                        env=env, capture_output=True, text=True, timeout=300)

@@ -32,7 +32,8 @@ def assert_same(a, b):
 
 def _env(devices=1):
     env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""),
+                                         f"--xla_force_host_platform_device_count={devices}") if f)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 

@@ -34,32 +34,37 @@ def _bodies() -> np.ndarray:
     return np.array([b for b in range(1, m.nbody) if not m.body_mocapid[b] >= 0])
 
 
-def forward_kinematics(qpos, mx=None):
-    """Twin of :func:`scsc_theory.motion.kinematics.forward_kinematics`: qpos (..., 28) ->
-    (geom centres (..., G, 3), geom local z axes (..., G, 3), body positions (..., B, 3), centre of
-    mass (..., 3)), the root quaternion normalised first."""
+@jax.jit
+def _pose_kinematics(mx, flat):
+    """MJX forward kinematics of poses (N, 28) (root quaternions unit) on model ``mx``: geom centres,
+    geom local z axes, body positions (N, ., 3), centre of mass (N, 3). One jitted function with the
+    model as an argument: inside a larger trace every call at the same shapes reuses one trace of
+    ``mjx.kinematics`` (tracing it takes about 2 s on a CPU)."""
     from mujoco import mjx
 
-    mx = device_model() if mx is None else mx
     m = humanoid._base_model()
     gids = jnp.asarray(humanoid.info().geom_ids)
     bodies = _bodies()
     mass = jnp.asarray(m.body_mass[bodies])
-    q = jnp.asarray(qpos, dtype=float)
-    lead = q.shape[:-1]
-    flat = q.reshape(-1, humanoid.NQ)
-    flat = flat.at[:, 3:7].set(flat[:, 3:7] / jnp.linalg.norm(flat[:, 3:7], axis=-1, keepdims=True))
     d0 = mjx.make_data(mx)
 
     def one(qp):
         d = mjx.kinematics(mx, d0.replace(qpos=qp.astype(d0.qpos.dtype)))
-        gpos = d.geom_xpos[gids]
-        gaxis = d.geom_xmat[gids][:, :, 2]
-        bpos = d.xpos[bodies]
-        com = mass @ d.xipos[bodies] / mass.sum()
-        return gpos, gaxis, bpos, com
+        return d.geom_xpos[gids], d.geom_xmat[gids][:, :, 2], d.xpos[bodies], mass @ d.xipos[bodies] / mass.sum()
 
-    gpos, gaxis, bpos, com = jax.vmap(one)(flat)
+    return jax.vmap(one)(flat)
+
+
+def forward_kinematics(qpos, mx=None):
+    """Twin of :func:`scsc_theory.motion.kinematics.forward_kinematics`: qpos (..., 28) ->
+    (geom centres (..., G, 3), geom local z axes (..., G, 3), body positions (..., B, 3), centre of
+    mass (..., 3)), the root quaternion normalised first."""
+    mx = device_model() if mx is None else mx
+    q = jnp.asarray(qpos, dtype=float)
+    lead = q.shape[:-1]
+    flat = q.reshape(-1, humanoid.NQ)
+    flat = flat.at[:, 3:7].set(flat[:, 3:7] / jnp.linalg.norm(flat[:, 3:7], axis=-1, keepdims=True))
+    gpos, gaxis, bpos, com = _pose_kinematics(mx, flat)
     G, B = gpos.shape[1], bpos.shape[1]
     return (gpos.reshape(lead + (G, 3)), gaxis.reshape(lead + (G, 3)), bpos.reshape(lead + (B, 3)),
             com.reshape(lead + (3,)))
