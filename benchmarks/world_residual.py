@@ -24,6 +24,15 @@ combination also reports the falls (``physics.fallen``) and validity misses of t
 first draws. These runs change nothing in the package; they measure what a world with margin
 would need (the rows of ``counterfactuals`` in the JSON; the default run has one, G = 1, 0 m, S = 1).
 
+Horizontal help alone (``--xy-scale``, a comma list, combined with the options above): the horizontal
+residual bounds (F_x, F_y) multiplied by X on top of ``--residual-scale``; X = 0 leaves the body where
+its legs carry it (vertical force and torques unchanged). Every row reports ``travel_ratio``, the
+root's horizontal displacement over the clip divided by the target's (classes whose target moves
+0.3 m or more; the walk), and ``foot_skating`` (``metrics.physics_violations``, threshold 0.15 m/s): with
+X = 0 a walk whose simulated legs do not carry it at the target's speed covers part of its path, and
+its feet slide where the target's stride does not fit the simulated one. ``--classes`` limits the run
+to some action classes.
+
 Quasi-static weight support in the set points (``--support``, a comma list of factors f in [0, 2], combined
 with the options above): a position servo's torque is kp (u - q) - kv qdot (clipped to its force
 range), so adding tau / kp to its set point u adds a feed-forward torque tau without changing the
@@ -85,9 +94,10 @@ def leg_actuators() -> list:
             if any(k in mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(a)) for k in ("hip", "knee", "ankle", "abdomen"))]
 
 
-def counterfactual_model(gain: float, scale: float):
+def counterfactual_model(gain: float, scale: float, xy_scale: float = 1.0):
     """The world's model with the leg servos' stiffness and damping x ``gain`` (their torque bounds
-    x max(1, gain / 2)) and the residual root bounds x ``scale``."""
+    x max(1, gain / 2)), the residual root bounds x ``scale`` and the horizontal ones (F_x, F_y) x
+    ``xy_scale`` more."""
     from scsc_theory.motion import humanoid
 
     model = humanoid.load_model()
@@ -96,6 +106,7 @@ def counterfactual_model(gain: float, scale: float):
     model.actuator_biasprm[legs, 1:3] *= gain
     model.actuator_forcerange[legs] *= max(1.0, gain / 2)
     model.actuator_forcerange[humanoid.info().root_act] *= scale
+    model.actuator_forcerange[humanoid.info().root_act[:2]] *= xy_scale
     return model
 
 
@@ -211,6 +222,9 @@ def main(argv=None) -> int:
     ap.add_argument("--leg-gain", default="1", help="comma list: leg/abdomen servo stiffness multipliers (> 0)")
     ap.add_argument("--height-offset", default="0", help="comma list: metres the targets' root is lowered (>= 0)")
     ap.add_argument("--residual-scale", default="1", help="comma list: residual bound multipliers (> 0)")
+    ap.add_argument("--xy-scale", default="1", help="comma list: horizontal residual bound multipliers (>= 0), "
+                    "on top of --residual-scale")
+    ap.add_argument("--classes", default="all", help="comma list of action classes (default all)")
     ap.add_argument("--support", default="0", help="comma list: body-weight fractions the stance feet carry (>= 0)")
     ap.add_argument("--support-pose", default="target", help="target or state: the pose the support torques are "
                     "computed at (default target)")
@@ -223,6 +237,7 @@ def main(argv=None) -> int:
         offsets = [float(x) for x in args.height_offset.split(",")]
         scales = [float(x) for x in args.residual_scale.split(",")]
         supports = [float(x) for x in args.support.split(",")]
+        xy_scales = [float(x) for x in args.xy_scale.split(",")]
     except ValueError:
         print("error: --leg-gain, --height-offset, --residual-scale and --support take comma lists of numbers",
               file=sys.stderr)
@@ -232,6 +247,15 @@ def main(argv=None) -> int:
         return 2
     if not all(np.isfinite(f) and 0 <= f <= 2 for f in supports):
         print("error: --support factors must be in [0, 2]", file=sys.stderr)
+        return 2
+    if not all(np.isfinite(x) and x >= 0 for x in xy_scales):
+        print("error: --xy-scale factors must be >= 0", file=sys.stderr)
+        return 2
+    from scsc_theory.motion.data import ACTION_CLASSES
+
+    classes = list(ACTION_CLASSES) if args.classes == "all" else args.classes.split(",")
+    if not classes or any(c not in ACTION_CLASSES for c in classes):
+        print(f"error: --classes must be 'all' or a comma list of {', '.join(ACTION_CLASSES)}", file=sys.stderr)
         return 2
     if args.support_pose not in ("target", "state"):
         print("error: --support-pose must be target or state", file=sys.stderr)
@@ -252,6 +276,8 @@ def main(argv=None) -> int:
     T, fps = 60, 20.0
     labels = np.repeat(np.arange(len(data.ACTION_CLASSES)), args.per_class)
     params = [data._clip_params(data._clip_rng(args.seed, data.SPLITS["train"], i), int(lab)) for i, lab in enumerate(labels)]
+    keep = np.isin(labels, [data.ACTION_CLASSES.index(c) for c in classes])   # same clips as a run of every class
+    labels, params = labels[keep], [p for p, k in zip(params, keep) if k]
     base_tgt = data.targets(labels, params, T, fps)
     fz_b, fxy_b = humanoid.ROOT_FORCE_BOUND, humanoid.ROOT_FORCE_BOUND_XY
     rows = []
@@ -264,8 +290,8 @@ def main(argv=None) -> int:
             # the target pose of every physics step and its stance feet (the support's kinematics)
             step_q = np.concatenate([plan.mocap_pos, plan.mocap_quat, plan.ctrl[..., inf.hinge_act]], -1)
             stance = metrics.foot_contacts(step_q) if any(f > 0 for f in supports) else np.zeros((n, K, 2), bool)
-            for scale in scales:
-                model = counterfactual_model(gain, scale)
+            for scale, xy in ((a, b) for a in scales for b in xy_scales):
+                model = counterfactual_model(gain, scale, xy)
                 for factor in supports:
                     sims = [simulate_clip(model, plan, i, T, factor, stance[i],
                                           step_q[i] if args.support_pose == "target" else None) for i in range(n)]
@@ -273,12 +299,18 @@ def main(argv=None) -> int:
                     q = data.canonicalize(q)
                     fell, invalid = physics.fallen(q) | unstable, metrics.validity_score(q, fps=fps) > 0
                     tilt = pelvis_tilt(q).max(-1)
+                    skate = metrics.physics_violations(q, fps=fps)["foot_skating"]
+                    moved = np.linalg.norm(q[:, -1, :2] - q[:, 0, :2], axis=-1)
+                    target_moved = np.linalg.norm(tgt[:, -1, :2] - tgt[:, 0, :2], axis=-1)
                     res = {}
                     for c, name in enumerate(data.ACTION_CLASSES):
                         sel = np.flatnonzero(labels == c)
+                        if sel.size == 0:
+                            continue
+                        walks = sel[target_moved[sel] >= 0.3]
                         f, e, act = f_all[sel], e_all[sel], active[sel]
                         fz, fxy = np.abs(f[..., 2]), np.abs(f[..., :2]).max(-1)
-                        at_bound = (fz >= scale * fz_b - 1e-6) | (fxy >= scale * fxy_b - 1e-6)
+                        at_bound = (fz >= scale * fz_b - 1e-6) | ((xy > 0) & (fxy >= scale * xy * fxy_b - 1e-6))
                         res[name] = {"fz_mean": float(fz.mean() / weight), "fz_peak": float(fz.max() / weight),
                                      "fxy_mean": float(fxy.mean() / weight), "fxy_peak": float(fxy.max() / weight),
                                      "at_bound_fraction": float(at_bound.mean()),
@@ -290,13 +322,17 @@ def main(argv=None) -> int:
                                      "fell": float(fell[sel].mean()), "invalid": float(invalid[sel].mean()),
                                      "pelvis_tilt_max_deg": float(tilt[sel].mean()),
                                      "pelvis_tipped": float((tilt[sel] > physics.FALL_TILT_DEG).mean()),
+                                     "foot_skating": float(np.mean(skate[sel])),
+                                     "travel_ratio": (float(np.mean(moved[walks] / target_moved[walks]))
+                                                      if walks.size else None),
                                      "support_active_fraction": float(act.mean()),
                                      "setpoint_clipped": float(clipped[sel][act].mean()) if act.any() else 0.0,
                                      "ff_beyond_bound": float(beyond[sel][act].mean()) if act.any() else 0.0}
-                    rows.append({"leg_gain": gain, "height_offset_m": dz, "residual_scale": scale, "support": factor,
+                    rows.append({"leg_gain": gain, "height_offset_m": dz, "residual_scale": scale, "xy_scale": xy,
+                                 "support": factor,
                                  "support_pose": args.support_pose, "per_class": res})
     nominal = next((r for r in rows if r["leg_gain"] == 1 and r["height_offset_m"] == 0 and r["residual_scale"] == 1
-                    and r["support"] == 0), None)
+                    and r["xy_scale"] == 1 and r["support"] == 0), None)
     doc = {"body_weight_N": weight, "bounds_N": {"fz": fz_b, "fxy": fxy_b}, "per_class": (nominal or rows[0])["per_class"],
            "counterfactuals": rows, "settings": vars(args), "provenance": provenance(["motion"])}
     out.mkdir(parents=True, exist_ok=True)
@@ -304,14 +340,17 @@ def main(argv=None) -> int:
     print(f"body weight {weight:.1f} N; bounds F_z {fz_b:g} N ({fz_b / weight:.2f} BW), F_xy {fxy_b:g} N ({fxy_b / weight:.2f} BW)")
     for r in rows:
         print(f"\nleg gain {r['leg_gain']:g}, root lowered {1000 * r['height_offset_m']:g} mm, residual bounds "
-              f"x{r['residual_scale']:g}, support {r['support']:g} x body weight ({r['support_pose']} pose)")
+              f"x{r['residual_scale']:g} (horizontal x{r['xy_scale']:g} more), support {r['support']:g} x body weight "
+              f"({r['support_pose']} pose)")
         print("| class | mean F_z | peak F_z | mean F_xy | peak F_xy | steps at a bound | F_x signed | pitch torque N m "
-              "| lag x / z cm | fell | invalid | pelvis tilt max | set points clipped |\n" + "|---" * 13 + "|")
+              "| lag x / z cm | fell | invalid | pelvis tilt max | set points clipped | skating m/s | travel |\n"
+              + "|---" * 15 + "|")
         for name, c in r["per_class"].items():
             print(f"| {name} | {c['fz_mean']:.2f} | {c['fz_peak']:.2f} | {c['fxy_mean']:.2f} | {c['fxy_peak']:.2f} | "
                   f"{100 * c['at_bound_fraction']:.0f}% | {c['fx_signed_mean']:+.3f} | {c['pitch_torque_mean_Nm']:+.0f} | "
                   f"{c['lag_x_cm']:+.1f} / {c['lag_z_cm']:+.1f} | {c['fell']:.2f} | {c['invalid']:.2f} | "
-                  f"{c['pelvis_tilt_max_deg']:.0f} deg | {100 * c['setpoint_clipped']:.0f}% |")
+                  f"{c['pelvis_tilt_max_deg']:.0f} deg | {100 * c['setpoint_clipped']:.0f}% | {c['foot_skating']:.3f} | "
+                  + ("-" if c["travel_ratio"] is None else f"{c['travel_ratio']:.2f}") + " |")
     return 0
 
 

@@ -57,7 +57,8 @@ def test_halving_the_residual_bound_halves_the_largest_force(scan):
 
 @pytest.mark.parametrize("argv", [["--leg-gain", "0"], ["--residual-scale", "-1"], ["--height-offset", "0.5"],
                                   ["--leg-gain", "a,b"], ["--per-class", "0"], ["--support", "-1"],
-                                  ["--support", "0,x"], ["--support-pose", "mocap"]])
+                                  ["--support", "0,x"], ["--support-pose", "mocap"], ["--xy-scale", "-1"],
+                                  ["--classes", "walk,moonwalk"]])
 def test_bad_input_is_refused_before_any_work(argv, tmp_path, capsys):
     out = tmp_path / "never"
     assert bench.main(argv + ["--out", str(out)]) == 2
@@ -82,6 +83,26 @@ def test_counterfactual_model_scales_stiffness_damping_and_bounds_consistently()
     others = [a for a in range(base.nu) if a not in legs and a not in set(root.tolist())]
     np.testing.assert_array_equal(m.actuator_gainprm[others], base.actuator_gainprm[others])
     np.testing.assert_array_equal(m.actuator_biasprm[others], base.actuator_biasprm[others])
+
+
+def test_horizontal_help_alone_is_removed_and_the_walk_then_falls_short(tmp_path):
+    """--xy-scale 0 zeroes F_x and F_y and nothing else; without them the world's walk covers only part of
+    its target's path (its simulated stride is shorter than the target's), with 1 the residual drags it
+    along; --classes runs the same clips as a run of every class."""
+    from scsc_theory.motion import humanoid
+
+    base, m = humanoid.load_model(), bench.counterfactual_model(1.0, 1.0, 0.0)
+    root = humanoid.info().root_act
+    np.testing.assert_array_equal(m.actuator_forcerange[root[:2]], 0.0)
+    np.testing.assert_array_equal(m.actuator_forcerange[root[2:]], base.actuator_forcerange[root[2:]])
+    assert bench.main(["--per-class", "2", "--classes", "walk", "--xy-scale", "1,0", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "residual.json").read_text())
+    rows = {r["xy_scale"]: r["per_class"] for r in doc["counterfactuals"]}
+    assert set(rows[1.0]) == {"walk"} and doc["per_class"] == rows[1.0]
+    dragged, free = rows[1.0]["walk"], rows[0.0]["walk"]
+    assert free["fxy_peak"] == 0.0 and dragged["fxy_peak"] > 0.1
+    assert dragged["travel_ratio"] > 0.9 and free["travel_ratio"] < 0.75
+    assert free["fz_peak"] <= humanoid.ROOT_FORCE_BOUND / doc["body_weight_N"] + 1e-9
 
 
 def _grounded(q):
