@@ -95,12 +95,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/target_balance")
     args = ap.parse_args(argv)
-    if args.per_class < 1 or args.seed < 0:
-        print("error: --per-class must be >= 1 and --seed >= 0", file=sys.stderr)
-        return 2
     from scsc_theory._validate import SCSCInputError, check_output_dir
 
-    try:
+    try:   # every refusal before any work, the output folder included
+        if args.per_class < 1 or args.seed < 0:
+            raise SCSCInputError("--per-class must be >= 1 and --seed >= 0")
         out = check_output_dir("--out", args.out)
     except SCSCInputError as err:
         print(f"error: {err}", file=sys.stderr)
