@@ -239,7 +239,7 @@ def main(argv=None) -> int:
         supports = [float(x) for x in args.support.split(",")]
         xy_scales = [float(x) for x in args.xy_scale.split(",")]
     except ValueError:
-        print("error: --leg-gain, --height-offset, --residual-scale and --support take comma lists of numbers",
+        print("error: --leg-gain, --height-offset, --residual-scale, --xy-scale and --support take comma lists of numbers",
               file=sys.stderr)
         return 2
     if not all(np.isfinite(g) and g > 0 for g in gains + scales) or not all(np.isfinite(z) and 0 <= z < 0.1 for z in offsets):

@@ -57,7 +57,7 @@ def test_halving_the_residual_bound_halves_the_largest_force(scan):
 
 @pytest.mark.parametrize("argv", [["--leg-gain", "0"], ["--residual-scale", "-1"], ["--height-offset", "0.5"],
                                   ["--leg-gain", "a,b"], ["--per-class", "0"], ["--support", "-1"],
-                                  ["--support", "0,x"], ["--support-pose", "mocap"], ["--xy-scale", "-1"],
+                                  ["--support", "0,x"], ["--support-pose", "mocap"], ["--xy-scale", "-1"], ["--xy-scale", "1,x"],
                                   ["--classes", "walk,moonwalk"]])
 def test_bad_input_is_refused_before_any_work(argv, tmp_path, capsys):
     out = tmp_path / "never"
