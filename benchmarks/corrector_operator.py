@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+from _cli import checked_output
 
 
 def _lag_and_amplitude(out, inp):
@@ -90,12 +91,8 @@ def main(argv=None) -> int:
     if not passes or passes[0] < 1 or args.n < 9 or not 0 <= args.strength <= 1:
         print("error: --passes must be >= 1, --n >= 9 and --strength in [0, 1]", file=sys.stderr)
         return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        out = check_output_dir("--out", args.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    out = checked_output([], args.out)
+    if out is None:
         return 2
 
     import jax

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import checked_output, comma_floats  # noqa: E402
 from world_margin import Generated, counterfactual_model, world  # noqa: E402
 
 #: Weights of the tracking cost: root position (per m^2), root rotation (per rad^2), mean hinge (per rad^2).
@@ -218,26 +219,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="clip and candidate seed (>= 0)")
     ap.add_argument("--out", default="runs/mpc_tracking")
     args = ap.parse_args(argv)
-    try:
-        scales = [float(x) for x in args.scales.split(",")]
-    except ValueError:
-        scales = [float("nan")]
+    scales = comma_floats(args.scales)
     checks = [(np.isfinite(args.leg_gain) and args.leg_gain > 0, "--leg-gain must be > 0"),
               (all(np.isfinite(s) and s > 0 for s in scales), "--scales must be a comma list of numbers > 0"),
               (args.per_class >= 1, "--per-class must be >= 1"), (args.samples >= 1, "--samples must be >= 1"),
               (args.horizon >= 1, "--horizon must be >= 1"),
               (1 <= args.replan <= args.horizon, "--replan must be in [1, --horizon]"),
               (np.isfinite(args.sigma) and args.sigma > 0, "--sigma must be > 0"), (args.seed >= 0, "--seed must be >= 0")]
-    for ok, msg in checks:
-        if not ok:
-            print(f"error: {msg}", file=sys.stderr)
-            return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        out = check_output_dir("--out", args.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    out = checked_output(checks, args.out)
+    if out is None:
         return 2
     from scsc_theory.io import provenance, write_json, write_text
     from scsc_theory.motion import data

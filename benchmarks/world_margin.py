@@ -27,6 +27,11 @@ builds such a counterfactual world without touching the package and measures bot
    exactly; how far a small offset carries it tells whether a clip is realizable only along a knife's
    edge (the residual's feedback is the only balance feedback an open-loop plan has).
 
+With ``--mpc-samples K`` the reproduction also reports the planner's set points tracked with the
+predictive-sampling feedback of ``benchmarks/mpc_tracking.py`` (K candidates, 10-frame horizon,
+replanning every 2 frames) toward the clip, from the clip's start: MPJPE and the share that fell or
+leaned beyond the clip (``physics.leans``). It replaces the learning-control iterations, not the planner.
+
 The first row is the package's world itself (G = 1, generation and corrector at the world's bounds),
 run through the same code, for comparison. The package's own planner is fitted the same way, so at the
 default ``--pairs`` / ``--fit-steps`` that row's planner is the package's. Writes ``margin.json`` (with
@@ -45,6 +50,7 @@ from unittest import mock
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import checked_output, comma_floats  # noqa: E402
 from world_residual import counterfactual_model  # noqa: E402
 
 
@@ -128,15 +134,23 @@ def replay_drift(model, gen: Generated, delta: float, seed: int = 0, fps: float 
     return physics.tracking_errors(sim, gen.raw)[0]
 
 
-def reproduce(model, planner, clips, fps: float = 20.0) -> dict:
+def reproduce(model, planner, clips, fps: float = 20.0, mpc: dict | None = None) -> dict:
     """The corrector's projection of ``clips`` on ``model`` with ``planner``: per clip MPJPE (m) of the
-    kept rollout and of rollout 0, and whether every rollout fell or leaned."""
-    from scsc_theory.motion import physics
+    kept rollout and of rollout 0, and whether every rollout fell or leaned. With ``mpc`` (keyword
+    arguments of ``mpc_tracking.track``) also the planner's set points tracked with predictive-sampling
+    feedback toward the clip, from the clip's start: its MPJPE (m) and whether it fell or leaned."""
+    from scsc_theory.motion import controller, physics
 
     with world(model, planner):
         pr = physics.project(clips, fps=fps, backend="rollout")
-    return {"mpjpe": physics.tracking_errors(pr.qpos, clips)[0], "plain": physics.tracking_errors(pr.plain, clips)[0],
-            "fell_all": pr.fell_all}
+    out = {"mpjpe": physics.tracking_errors(pr.qpos, clips)[0], "plain": physics.tracking_errors(pr.plain, clips)[0],
+           "fell_all": pr.fell_all}
+    if mpc:
+        from mpc_tracking import track
+
+        q = track(model, controller.set_points(planner, clips, fps), clips, fps, start=clips, **mpc)
+        out["mpc_mpjpe"], out["mpc_lost"] = physics.tracking_errors(q, clips)[0], physics.fallen(q) | physics.leans(q, clips)
+    return out
 
 
 def row(name, labels, gen: Generated, rep_by_scale, drift) -> dict:
@@ -154,18 +168,23 @@ def row(name, labels, gen: Generated, rep_by_scale, drift) -> dict:
                         "reproduction": {f"{s:g}": {"mpjpe_cm": float(100 * r["mpjpe"][m].mean()),
                                                      "mpjpe_max_cm": float(100 * r["mpjpe"][m].max()),
                                                      "plain_mpjpe_cm": float(100 * r["plain"][m].mean()),
-                                                     "fell_all": float(r["fell_all"][m].mean())}
+                                                     "fell_all": float(r["fell_all"][m].mean()),
+                                                     **({"mpc_mpjpe_cm": float(100 * r["mpc_mpjpe"][m].mean()),
+                                                         "mpc_lost": float(r["mpc_lost"][m].mean())} if "mpc_mpjpe" in r else {})}
                                          for s, r in rep_by_scale.items()}}
     return {"world": name, "per_class": per_class}
 
 
 def table(r) -> str:
-    scales = list(next(iter(r["per_class"].values()))["reproduction"])
+    reps = next(iter(r["per_class"].values()))["reproduction"]
+    scales, mpc = list(reps), "mpc_mpjpe_cm" in next(iter(reps.values()))
     head = ("| class | first draws failing | failing after redraws | redraws | replay drift cm (max) | "
-            + " | ".join(f"x{s}: MPJPE cm (max) / rollout 0 / all fell or leaned" for s in scales) + " |")
+            + " | ".join(f"x{s}: MPJPE cm (max) / rollout 0 / all fell or leaned"
+                         + (" / with MPC: MPJPE cm / fell or leaned" if mpc else "") for s in scales) + " |")
     lines = [f"{r['world']}", "", head, "|---" * (5 + len(scales)) + "|"]
     for c, v in r["per_class"].items():
         rep = " | ".join(f"{p['mpjpe_cm']:.2f} ({p['mpjpe_max_cm']:.1f}) / {p['plain_mpjpe_cm']:.2f} / {p['fell_all']:.2f}"
+                         + (f" / {p['mpc_mpjpe_cm']:.2f} / {p['mpc_lost']:.2f}" if "mpc_mpjpe_cm" in p else "")
                          for p in v["reproduction"].values())
         lines.append(f"| {c} | {v['first_draw_failed']:.2f} | {v['still_failing']:.2f} | {v['redraws_mean']:.2f} | "
                      f"{v['replay_drift_cm']:.2f} ({v['replay_drift_max_cm']:.1f}) | {rep} |")
@@ -182,29 +201,22 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=None, help="planner fit pairs (>= 9; default controller.FIT's)")
     ap.add_argument("--fit-steps", type=int, default=None, help="planner fit steps (>= 1; default controller.FIT's)")
     ap.add_argument("--replay-delta", type=float, default=0.01, help="start offset of the open-loop replay, rad (>= 0)")
+    ap.add_argument("--mpc-samples", type=int, default=0, help="also track the planner's set points with predictive "
+                    "sampling (benchmarks/mpc_tracking.py: this many candidates, 10-frame horizon, replan every 2 frames); "
+                    "0 = off (default)")
     ap.add_argument("--out", default="runs/world_margin")
     args = ap.parse_args(argv)
-    try:
-        scales = [float(x) for x in args.corrector_scale.split(",")]
-    except ValueError:
-        scales = [float("nan")]
+    scales = comma_floats(args.corrector_scale)
     checks = [(np.isfinite(args.leg_gain) and args.leg_gain > 0, "--leg-gain must be > 0"),
               (np.isfinite(args.generation_scale) and args.generation_scale > 0, "--generation-scale must be > 0"),
               (all(np.isfinite(s) and s > 0 for s in scales), "--corrector-scale must be a comma list of numbers > 0"),
               (args.per_class >= 1, "--per-class must be >= 1"), (args.seed >= 0, "--seed must be >= 0"),
               (args.pairs is None or args.pairs >= 9, "--pairs must be >= 9"),
               (args.fit_steps is None or args.fit_steps >= 1, "--fit-steps must be >= 1"),
-              (np.isfinite(args.replay_delta) and 0 <= args.replay_delta < 0.5, "--replay-delta must be in [0, 0.5) rad")]
-    for ok, msg in checks:
-        if not ok:
-            print(f"error: {msg}", file=sys.stderr)
-            return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        out = check_output_dir("--out", args.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+              (np.isfinite(args.replay_delta) and 0 <= args.replay_delta < 0.5, "--replay-delta must be in [0, 0.5) rad"),
+              (args.mpc_samples >= 0, "--mpc-samples must be >= 0")]
+    out = checked_output(checks, args.out)
+    if out is None:
         return 2
     from scsc_theory.io import provenance, write_json, write_text
     from scsc_theory.motion import controller, data
@@ -222,7 +234,7 @@ def main(argv=None) -> int:
             corr_model = counterfactual_model(gain, s)
             with world(corr_model):   # the corrector's planner, fitted on its own world's pairs
                 planner = controller.fit(20.0, **fit)
-            reps[s] = reproduce(corr_model, planner, gen.clips)
+            reps[s] = reproduce(corr_model, planner, gen.clips, mpc={"samples": args.mpc_samples} if args.mpc_samples else None)
         rows.append(row(name, labels, gen, reps, replay_drift(gen_model, gen, args.replay_delta, seed=args.seed)))
         print(table(rows[-1]), flush=True)
     doc = {"rows": rows, "settings": vars(args), "provenance": provenance(["motion"])}

@@ -81,6 +81,7 @@ import argparse
 import sys
 
 import numpy as np
+from _cli import checked_output
 
 
 def leg_actuators() -> list:
@@ -260,12 +261,8 @@ def main(argv=None) -> int:
     if args.support_pose not in ("target", "state"):
         print("error: --support-pose must be target or state", file=sys.stderr)
         return 2
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:
-        out = check_output_dir("--out", args.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    out = checked_output([], args.out)
+    if out is None:
         return 2
 
     from scsc_theory.io import provenance, write_json

@@ -1,18 +1,15 @@
 """benchmarks/mpc_tracking.py: the predictive-sampling tracker plans nothing with one sample, picks the
 cheapest candidate, and pulls a drifting replay back toward its reference."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("mujoco")
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "mpc_tracking.py"
-_spec = importlib.util.spec_from_file_location("mpc_tracking_bench", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from _benchmarks import assert_refused, load  # noqa: E402
+
+bench = load("mpc_tracking")
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +89,4 @@ def test_report(tmp_path):
                                   ["--samples", "0"], ["--horizon", "0"], ["--replan", "11"], ["--sigma", "0"],
                                   ["--seed", "-2"]])
 def test_bad_input_is_refused_before_work(argv, tmp_path, capsys):
-    out = tmp_path / "never"
-    assert bench.main(argv + ["--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --") and "\n" not in err and argv[0] in err
-    assert not out.exists()
+    assert_refused(bench.main, argv, tmp_path, capsys)

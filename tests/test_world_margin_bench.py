@@ -1,18 +1,15 @@
 """benchmarks/world_margin.py: its generator is the package's generator run on another model, its
 counterfactual world changes only the model, and its report holds what it measured."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("mujoco")
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "world_margin.py"
-_spec = importlib.util.spec_from_file_location("world_margin_bench", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from _benchmarks import assert_refused, load  # noqa: E402
+
+bench = load("world_margin")
 
 
 def test_generation_on_the_world_model_is_the_package_generator():
@@ -72,7 +69,7 @@ def test_a_weaker_residual_is_less_reproducible():
 def test_report(tmp_path):
     out = tmp_path / "m"
     assert bench.main(["--per-class", "1", "--pairs", "18", "--fit-steps", "3", "--corrector-scale", "0.5,1",
-                       "--out", str(out)]) == 0
+                       "--mpc-samples", "2", "--out", str(out)]) == 0
     doc = json.loads((out / "margin.json").read_text())
     assert doc["provenance"]["source_groups"] == ["motion"]
     nominal, cf = doc["rows"]
@@ -86,15 +83,13 @@ def test_report(tmp_path):
             assert 0 <= c["replay_drift_cm"] <= c["replay_drift_max_cm"]
             for p in c["reproduction"].values():
                 assert 0 <= p["mpjpe_cm"] <= p["mpjpe_max_cm"] and 0 <= p["fell_all"] <= 1
+                assert p["mpc_mpjpe_cm"] >= 0 and 0 <= p["mpc_lost"] <= 1
     assert "| walk |" in (out / "table.md").read_text()
 
 
 @pytest.mark.parametrize("argv", [["--leg-gain", "0"], ["--generation-scale", "-1"], ["--corrector-scale", "1,x"],
                                   ["--corrector-scale", "0"], ["--per-class", "0"], ["--seed", "-1"], ["--pairs", "3"],
-                                  ["--fit-steps", "0"], ["--replay-delta", "-0.1"]])
+                                  ["--fit-steps", "0"], ["--replay-delta", "-0.1"],
+                                  ["--mpc-samples", "-1"]])
 def test_bad_input_is_refused_before_work(argv, tmp_path, capsys):
-    out = tmp_path / "never"
-    assert bench.main(argv + ["--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --") and "\n" not in err and argv[0] in err
-    assert not out.exists()
+    assert_refused(bench.main, argv, tmp_path, capsys)

@@ -1,18 +1,15 @@
 """benchmarks/world_residual.py measures the help the world's clips get from the residual root
 wrench: its nominal row is the world itself, its counterfactual rows change only what they say."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("mujoco")
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "world_residual.py"
-_spec = importlib.util.spec_from_file_location("world_residual_bench", _PATH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from _benchmarks import assert_refused, load  # noqa: E402
+
+bench = load("world_residual")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +57,7 @@ def test_halving_the_residual_bound_halves_the_largest_force(scan):
                                   ["--support", "0,x"], ["--support-pose", "mocap"], ["--xy-scale", "-1"], ["--xy-scale", "1,x"],
                                   ["--classes", "walk,moonwalk"]])
 def test_bad_input_is_refused_before_any_work(argv, tmp_path, capsys):
-    out = tmp_path / "never"
-    assert bench.main(argv + ["--out", str(out)]) == 2
-    assert capsys.readouterr().err.startswith("error: ")
-    assert not out.exists()
+    assert_refused(bench.main, argv, tmp_path, capsys)
 
 
 
