@@ -29,8 +29,12 @@ S = 1):
 2. Replay drift: each open-loop clip that did not fall, its own set points replayed from a start whose hinge angles are
    off by +-0.01 rad, open loop and with MPC (reference = the clip): MPJPE to the clip (cm), and the
    share that fell or leaned beyond the clip (``physics.leans``).
-3. Cost: wall time of the MPC runs against one open-loop rollout of the same clips (the corrector's
-   ILC uses 4 to 8 rollouts per clip).
+3. Distilled feedback: a linear state feedback (:func:`distill`: ridge regression of the offsets MPC
+   chose on tracking-error features, :func:`feedback_features`) learnt from MPC replays of other
+   clips (seed + 1, starts 0.01 and 0.03 rad off), applied every frame without sampling: the same
+   replays as in 2, at about the cost of one rollout.
+4. Cost: wall time of the MPC runs and of the distilled feedback against one open-loop rollout of
+   the same clips (the corrector's ILC uses 4 to 8 rollouts per clip).
 
 Writes ``mpc.json`` (with the code version) and ``table.md`` to ``--out``. The package's generator
 and corrector are not changed: the rows say what MPC would buy and cost.
@@ -71,6 +75,27 @@ def tracking_cost(qs, ref, weights=COST_WEIGHTS) -> np.ndarray:
     return (weights[0] * e_p + weights[1] * e_r + weights[2] * e_j).sum(-1)
 
 
+def feedback_features(qpos, qvel, ref, ref_next, fps: float) -> np.ndarray:
+    """Tracking-error features (n, 28) of simulated states (qpos (n, 28), qvel (n, 27)) against reference
+    frames ``ref`` and ``ref_next`` (n, 28), in the reference's heading frame: root position error (3),
+    root rotation error (rotation vector, 3), root velocity error (3, the reference's from its next
+    frame), root angular velocity (3), the 15 planned joints' angle errors, and a constant 1."""
+    from scsc_theory.motion import physics
+
+    w, x, y, z = np.moveaxis(ref[:, 3:7], -1, 0)
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    c, s = np.cos(yaw), np.sin(yaw)
+
+    def heading(v):
+        return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], -1)
+
+    e_r = physics._rotvec(physics._qmul(physics._qnorm(ref[:, 3:7]), physics._qconj(physics._qnorm(qpos[:, 3:7]))))
+    ang = physics._qrotate(physics._qnorm(qpos[:, 3:7]), qvel[:, 3:6])   # the free joint's angular velocity is local
+    return np.concatenate([heading(ref[:, :3] - qpos[:, :3]), heading(e_r),
+                           heading((ref_next[:, :3] - ref[:, :3]) * fps - qvel[:, :3]), heading(ang),
+                           (ref[:, 7:] - qpos[:, 7:])[:, planned_joints()], np.ones((len(qpos), 1))], -1)
+
+
 def _initial_states(model, plan) -> np.ndarray:
     import mujoco
 
@@ -86,11 +111,15 @@ def _initial_states(model, plan) -> np.ndarray:
 
 
 def track(model, setpoints, reference, fps: float = 20.0, *, samples: int = 16, horizon: int = 10, replan: int = 2,
-          sigma: float = 0.05, start=None, seed: int = 0, n_threads: int = 2) -> np.ndarray:
+          sigma: float = 0.05, start=None, seed: int = 0, n_threads: int = 2, policy=None, record=None) -> np.ndarray:
     """Simulated clips (n, T, 28) of ``model`` tracking ``setpoints`` (n, T, 28) with predictive-sampling
     offsets of the leg and abdomen set points that keep the rollout close to ``reference`` (n, T, 28)
     (module docstring). ``start`` as in ``physics.plan_controls``. ``samples`` = 1 plans nothing: the
-    nominal set points, simulated ``replan`` frames at a time."""
+    nominal set points, simulated ``replan`` frames at a time.
+
+    ``policy`` (28, 15): no sampling; every ``replan`` frames the offsets are
+    ``feedback_features(state) @ policy``, held for ``replan`` frames (a linear state feedback, one
+    rollout's cost). ``record``: a list that receives (features, chosen offsets) at every replan."""
     import mujoco
     from mujoco import rollout
 
@@ -108,8 +137,16 @@ def track(model, setpoints, reference, fps: float = 20.0, *, samples: int = 16, 
     out[:, 0] = plan.init_qpos
     delta = np.zeros((n, humanoid.N_HINGE))
     rows = np.arange(n)
+    ref_ext = np.concatenate([reference, reference[:, -1:]], 1)
+    if policy is not None:
+        samples, horizon = 1, replan
     f = 0
     while f < T - 1:
+        feat = feedback_features(state[:, 1:1 + humanoid.NQ], state[:, 1 + humanoid.NQ:1 + humanoid.NQ + humanoid.NV],
+                                 ref_ext[:, f], ref_ext[:, f + 1], fps) if policy is not None or record is not None else None
+        if policy is not None:
+            delta = np.zeros((n, humanoid.N_HINGE))
+            delta[:, dims] = feat @ policy
         h = min(horizon, T - 1 - f)
         ks = slice(f * sub, (f + h) * sub)
         cand = np.repeat(delta[:, None], samples, 1)
@@ -127,11 +164,30 @@ def track(model, setpoints, reference, fps: float = 20.0, *, samples: int = 16, 
         cost = tracking_cost(qs, np.repeat(reference[:, None, f + 1:f + 1 + h], samples, 1))
         best = np.argmin(cost, 1)
         delta = cand[rows, best]
+        if record is not None:
+            record.append((feat, delta[:, dims]))
         r = min(replan, h)
         out[:, f + 1:f + 1 + r] = qs[rows, best, :r]
         state = st[rows, best, r * sub - 1]
         f += r
     return out
+
+
+#: Ridge penalty of the distilled feedback, on standardised features (chosen by measurement among
+#: 0.01, 0.1, 1 and 10 on clips of another seed: 1 kept the walk, squat and jump gains).
+DISTILL_RIDGE = 1.0
+
+
+def distill(records, ridge: float = DISTILL_RIDGE) -> np.ndarray:
+    """Linear feedback (28, 15) fitted by ridge regression to the offsets MPC chose ``records``
+    ((features, offsets) pairs of :func:`track`), the constant feature unpenalised in scale only."""
+    X = np.concatenate([r[0] for r in records])
+    Y = np.concatenate([r[1] for r in records])
+    sd = X.std(0) + 1e-9
+    sd[-1] = 1.0
+    Xn = X / sd
+    W = np.linalg.solve(Xn.T @ Xn + ridge * len(Xn) * np.eye(X.shape[1]), Xn.T @ Y)
+    return W / sd[:, None]
 
 
 def _offset_start(targets, delta: float, seed: int):
@@ -141,18 +197,26 @@ def _offset_start(targets, delta: float, seed: int):
     return start
 
 
-def measure(gain: float, scale: float, labels, seed: int, mpc: dict, delta: float = 0.01) -> dict:
-    """Generation, replay drift and cost, open loop vs MPC, on the world's model with the leg servos x
-    ``gain`` and the residual bounds x ``scale`` (module docstring)."""
-    from scsc_theory.motion import data, metrics, physics
+def _first_draws(model, labels, seed: int):
+    """Targets and their open-loop simulation on ``model`` (first draws of the train stream)."""
+    from scsc_theory.motion import data, physics
 
-    model = counterfactual_model(gain, scale)
     params = [data._clip_params(data._clip_rng(seed, data.SPLITS["train"], i), int(lab)) for i, lab in enumerate(labels)]
     tgt = data.targets(labels, params, 60, 20.0)
-    t0 = time.perf_counter()
     with world(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         raw, unstable = physics.simulate_tracking(tgt, fps=20.0, backend="rollout")
+    return tgt, raw, unstable
+
+
+def measure(gain: float, scale: float, labels, seed: int, mpc: dict, delta: float = 0.01) -> dict:
+    """Generation, replay drift and cost, open loop vs MPC vs the distilled feedback, on the world's model
+    with the leg servos x ``gain`` and the residual bounds x ``scale`` (module docstring)."""
+    from scsc_theory.motion import data, metrics, physics
+
+    model = counterfactual_model(gain, scale)
+    t0 = time.perf_counter()
+    tgt, raw, unstable = _first_draws(model, labels, seed)
     t_open = time.perf_counter() - t0
     t0 = time.perf_counter()
     raw_mpc = track(model, tgt, tgt, seed=seed, **mpc)
@@ -162,18 +226,31 @@ def measure(gain: float, scale: float, labels, seed: int, mpc: dict, delta: floa
         return {"fell": physics.fallen(q) | lost, "invalid": metrics.validity_score(data.canonicalize(q), fps=20.0) > 0,
                 "to_target": physics.tracking_errors(q, tgt)[0]}
 
+    # the distilled feedback learns from MPC replays of other clips (seed + 1) started 0.01 and 0.03 rad off
+    tgt_d, raw_d, unstable_d = _first_draws(model, labels, seed + 1)
+    stood = ~(unstable_d | physics.fallen(raw_d))
+    records = []
+    for off in (0.01, 0.03):
+        track(model, tgt_d[stood], raw_d[stood], start=_offset_start(tgt_d[stood], off, seed + 1), seed=seed + 1,
+              record=records, **mpc)
+    policy = distill(records)
+
     gen = Generated(data.canonicalize(raw), raw, tgt, unstable, unstable, np.zeros(len(labels), int))
     start = _offset_start(tgt, delta, seed)
     with world(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         replay_open, _ = physics._simulate(gen.targets, 20.0, "rollout", None, start=start)
     replay_mpc = track(model, gen.targets, gen.raw, start=start, seed=seed, **mpc)
+    t0 = time.perf_counter()
+    replay_policy = track(model, gen.targets, gen.raw, start=start, policy=policy, replan=1)
+    t_policy = time.perf_counter() - t0
 
     def replay_stats(q):
         return {"drift": physics.tracking_errors(q, gen.raw)[0], "lost": physics.fallen(q) | physics.leans(q, gen.raw)}
 
     per = {"generation_open": gen_stats(raw, unstable), "generation_mpc": gen_stats(raw_mpc),
-           "replay_open": replay_stats(replay_open), "replay_mpc": replay_stats(replay_mpc)}
+           "replay_open": replay_stats(replay_open), "replay_mpc": replay_stats(replay_mpc),
+           "replay_policy": replay_stats(replay_policy)}
     kept = ~per["generation_open"]["fell"]   # replays of clips whose open-loop generation stood
     per_class = {}
     for k, c in enumerate(data.ACTION_CLASSES):
@@ -186,7 +263,8 @@ def measure(gain: float, scale: float, labels, seed: int, mpc: dict, delta: floa
                     per_class[c][f"{kind}_{key}"] = (float(np.mean(v[sel]) * (100 if key in ("drift", "to_target") else 1))
                                                      if sel.any() else None)
     return {"leg_gain": gain, "residual_scale": scale, "seconds_open_loop": t_open, "seconds_mpc": t_mpc,
-            "clips": int(len(labels)), "per_class": per_class}
+            "seconds_policy": t_policy, "clips": int(len(labels)), "distilled_from": int(sum(len(r[0]) for r in records)),
+            "per_class": per_class}
 
 
 def _pair(v, kind) -> str:
@@ -197,13 +275,15 @@ def _pair(v, kind) -> str:
 
 def table(r) -> str:
     lines = [f"leg gain {r['leg_gain']:g}, residual bounds x{r['residual_scale']:g}: {r['clips']} clips, open loop "
-             f"{r['seconds_open_loop']:.1f} s, MPC {r['seconds_mpc']:.1f} s ({r['seconds_mpc'] / r['seconds_open_loop']:.0f}x)",
+             f"{r['seconds_open_loop']:.1f} s, MPC {r['seconds_mpc']:.1f} s ({r['seconds_mpc'] / r['seconds_open_loop']:.0f}x), "
+             f"distilled feedback {r['seconds_policy']:.1f} s ({r['seconds_policy'] / r['seconds_open_loop']:.0f}x)",
              "", "| class | generation open loop: fell / invalid / to target cm | with MPC | replay drift open loop: cm / "
-             "fell or leaned | with MPC |", "|---|---|---|---|---|"]
+             "fell or leaned | with MPC | with the distilled feedback |", "|---|---|---|---|---|---|"]
     for c, v in r["per_class"].items():
         lines.append(f"| {c} | {v['generation_open_fell']:.2f} / {v['generation_open_invalid']:.2f} / "
                      f"{v['generation_open_to_target']:.1f} | {v['generation_mpc_fell']:.2f} / {v['generation_mpc_invalid']:.2f} / "
-                     f"{v['generation_mpc_to_target']:.1f} | {_pair(v, 'replay_open')} | {_pair(v, 'replay_mpc')} |")
+                     f"{v['generation_mpc_to_target']:.1f} | {_pair(v, 'replay_open')} | {_pair(v, 'replay_mpc')} | "
+                     f"{_pair(v, 'replay_policy')} |")
     return "\n".join(lines) + "\n"
 
 

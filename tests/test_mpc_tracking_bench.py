@@ -70,6 +70,20 @@ def test_mpc_pulls_a_drifting_replay_back(weak_world, monkeypatch):
     assert physics.tracking_errors(q_bad, raw)[0].mean() > d_open
 
 
+def test_zero_feedback_is_the_open_loop_and_distill_recovers_a_linear_map(weak_world):
+    model, tgt, raw, start = weak_world
+    zero = bench.track(model, tgt, raw, start=start, policy=np.zeros((28, 15)), replan=1)
+    np.testing.assert_array_equal(zero, bench.track(model, tgt, raw, start=start, samples=1, horizon=1, replan=1))
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(28, 15))
+    X = np.concatenate([rng.normal(size=(500, 27)) * rng.uniform(0.01, 3, 27), np.ones((500, 1))], 1)
+    records = [(X[:250], X[:250] @ W), (X[250:], X[250:] @ W)]
+    np.testing.assert_allclose(bench.distill(records, ridge=1e-10), W, atol=1e-6)
+    # the penalty trades fit for size: a larger ridge fits the records worse
+    fit = [np.abs(X @ bench.distill(records, ridge=r) - X @ W).mean() for r in (1e-10, 0.1, 10.0)]
+    assert fit[0] < 1e-6 < fit[1] < fit[2]
+
+
 def test_report(tmp_path):
     out = tmp_path / "m"
     assert bench.main(["--per-class", "1", "--scales", "0.5", "--samples", "3", "--horizon", "3", "--replan", "3",
@@ -78,10 +92,10 @@ def test_report(tmp_path):
     assert doc["provenance"]["source_groups"] == ["motion"]
     assert [(r["leg_gain"], r["residual_scale"]) for r in doc["rows"]] == [(1.0, 1.0), (4.0, 0.5)]
     for r in doc["rows"]:
-        assert len(r["per_class"]) == 9 and r["seconds_mpc"] > 0
+        assert len(r["per_class"]) == 9 and r["seconds_mpc"] > 0 and r["seconds_policy"] > 0 and r["distilled_from"] > 0
         for c in r["per_class"].values():
             assert 0 <= c["generation_open_fell"] <= 1 and c["generation_mpc_to_target"] >= 0
-            assert c["replayed"] == 0 or c["replay_mpc_drift"] >= 0
+            assert c["replayed"] == 0 or (c["replay_mpc_drift"] >= 0 and c["replay_policy_drift"] >= 0)
     assert "| walk |" in (out / "table.md").read_text()
 
 
