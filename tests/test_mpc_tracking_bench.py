@@ -40,6 +40,24 @@ def test_tracking_cost_is_zero_on_the_reference_and_weighs_position():
     np.testing.assert_allclose(bench.tracking_cost(moved, q), 5 * 10.0 * 0.01, rtol=1e-12)
 
 
+def test_feedback_features_are_errors_in_the_reference_heading_frame():
+    """A body 10 cm behind a reference that faces +y (yaw 90 degrees): the position error is +10 cm along the
+    heading's forward axis, nothing else; the same state as the reference gives zero errors."""
+    from scsc_theory.motion import humanoid
+
+    ref = humanoid.stand_qpos()[None].copy()
+    ref[0, 3:7] = [np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)]
+    qv = np.zeros((1, 27))
+    f = bench.feedback_features(ref, qv, ref, ref, 20.0)
+    assert f.shape == (1, 28) and f[0, -1] == 1.0
+    np.testing.assert_allclose(f[0, :-1], 0.0, atol=1e-12)
+    behind = ref.copy()
+    behind[0, 1] -= 0.1            # 10 cm behind along world -y = the heading's backward direction
+    f = bench.feedback_features(behind, qv, ref, ref, 20.0)
+    np.testing.assert_allclose(f[0, :3], [0.1, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(f[0, 3:-1], 0.0, atol=1e-12)
+
+
 def test_one_sample_is_the_open_loop_rollout(weak_world):
     """samples = 1: the nominal set points, simulated in chunks; for the arm-free classes' first frames it
     agrees with the batched rollout to numerical precision (only the solver warm start differs)."""

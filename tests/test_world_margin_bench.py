@@ -68,14 +68,14 @@ def test_a_weaker_residual_is_less_reproducible():
 
 def test_report(tmp_path):
     out = tmp_path / "m"
-    assert bench.main(["--per-class", "1", "--pairs", "18", "--fit-steps", "3", "--corrector-scale", "0.5,1",
+    assert bench.main(["--per-class", "1", "--pairs", "18", "--fit-steps", "3", "--corrector-scale", "1",
                        "--mpc-samples", "2", "--out", str(out)]) == 0
     doc = json.loads((out / "margin.json").read_text())
     assert doc["provenance"]["source_groups"] == ["motion"]
     nominal, cf = doc["rows"]
     assert nominal["world"].startswith("the package's world") and cf["world"].startswith("counterfactual: G = 4")
     assert list(next(iter(nominal["per_class"].values()))["reproduction"]) == ["1"]
-    assert list(next(iter(cf["per_class"].values()))["reproduction"]) == ["0.5", "1"]
+    assert list(next(iter(cf["per_class"].values()))["reproduction"]) == ["1"]
     for r in doc["rows"]:
         assert len(r["per_class"]) == 9
         for c in r["per_class"].values():
