@@ -28,6 +28,19 @@ def test_generation_on_the_world_model_is_the_package_generator():
     np.testing.assert_array_equal(data.canonicalize(gen.raw), gen.clips)
 
 
+def test_redrawn_clips_keep_their_own_simulation_and_set_points():
+    """In the weak world walks and kicks are redrawn; every kept clip is its kept draw's canonical simulation,
+    and that draw's set points, replayed, give that simulation again (nothing mixed between draws)."""
+    from scsc_theory.motion import data
+
+    model = bench.counterfactual_model(4.0, 0.5)
+    labels = np.array([data.ACTION_CLASSES.index(c) for c in ("walk", "kick")] * 3)
+    gen = bench.generate(model, labels, seed=0)
+    assert gen.redraws.max() > 0 and gen.first_failed.any()
+    np.testing.assert_array_equal(data.canonicalize(gen.raw), gen.clips)
+    assert (bench.replay_drift(model, gen, 0.0) < 1e-9).all()
+
+
 def test_replay_is_exact_without_offset_and_drifts_with_one():
     from scsc_theory.motion import data
 
