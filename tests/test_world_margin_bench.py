@@ -79,6 +79,7 @@ def test_a_weaker_residual_is_less_reproducible():
     assert (full["mpjpe"] <= full["plain"] + 1e-12).all()   # the kept rollout is never worse than rollout 0
 
 
+@pytest.mark.slow   # end to end (two planner fits, 12 s); generate, reproduce and replay_drift are tested above
 def test_report(tmp_path):
     out = tmp_path / "m"
     assert bench.main(["--per-class", "1", "--pairs", "18", "--fit-steps", "3", "--corrector-scale", "1",
