@@ -112,7 +112,8 @@ def _initial_states(model, plan) -> np.ndarray:
 
 
 def track(model, setpoints, reference, fps: float = 20.0, *, samples: int = 16, horizon: int = 10, replan: int = 2,
-          sigma: float = 0.05, start=None, seed: int = 0, n_threads: int = 2, policy=None, record=None) -> np.ndarray:
+          sigma: float = 0.05, start=None, seed: int = 0, n_threads: int | None = None, policy=None,
+          record=None) -> np.ndarray:
     """Simulated clips (n, T, 28) of ``model`` tracking ``setpoints`` (n, T, 28) with predictive-sampling
     offsets of the leg and abdomen set points that keep the rollout close to ``reference`` (n, T, 28)
     (module docstring). ``start`` as in ``physics.plan_controls``. ``samples`` = 1 plans nothing: the
@@ -131,7 +132,7 @@ def track(model, setpoints, reference, fps: float = 20.0, *, samples: int = 16, 
     sub, inf = plan.sub, humanoid.info()
     lo, hi = inf.joint_range.T
     dims = planned_joints()
-    datas = [mujoco.MjData(model) for _ in range(n_threads)]
+    datas = [mujoco.MjData(model) for _ in range(physics._n_threads(n_threads))]   # default: every usable core
     state = _initial_states(model, plan)
     rng = np.random.default_rng(seed)
     out = np.empty((n, T, humanoid.NQ))
