@@ -26,9 +26,10 @@ S = 1):
 
 1. Generation: the procedural targets tracked open loop (the package's generator) and with MPC
    (reference = the target): falls (``physics.fallen``), validity misses, MPJPE to the target (cm).
-2. Replay drift: each open-loop clip that did not fall, its own set points replayed from a start whose hinge angles are
-   off by +-0.01 rad, open loop and with MPC (reference = the clip): MPJPE to the clip (cm), and the
-   share that fell or leaned beyond the clip (``physics.leans``).
+2. Replay drift: each open-loop clip that did not fall, its own set points replayed from a start
+   whose hinge angles are off by +-0.01 rad (``world_margin.replay``), open loop and with MPC
+   (reference = the clip): MPJPE to the clip (cm), and the share that fell or leaned beyond the clip
+   (``physics.leans``).
 3. Distilled feedback: a linear state feedback (:func:`distill`: ridge regression of the offsets MPC
    chose on tracking-error features, :func:`feedback_features`) learnt from MPC replays of other
    clips (seed + 1, starts 0.01 and 0.03 rad off), applied every frame without sampling: the same
@@ -52,7 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import checked_output, comma_floats  # noqa: E402
-from world_margin import Generated, counterfactual_model, world  # noqa: E402
+from world_margin import counterfactual_model, offset_start, replay, world  # noqa: E402
 
 #: Weights of the tracking cost: root position (per m^2), root rotation (per rad^2), mean hinge (per rad^2).
 COST_WEIGHTS = (10.0, 1.0, 1.0)
@@ -80,15 +81,14 @@ def feedback_features(qpos, qvel, ref, ref_next, fps: float) -> np.ndarray:
     """Tracking-error features (n, 28) of simulated states (qpos (n, 28), qvel (n, 27)) against reference
     frames ``ref`` and ``ref_next`` (n, 28), in the reference's heading frame: root position error (3),
     root rotation error (rotation vector, 3), root velocity error (3, the reference's from its next
-    frame), root angular velocity (3), the 15 planned joints' angle errors, and a constant 1."""
-    from scsc_theory.motion import physics
+    frame), root angular velocity (3), the 15 planned joints' angle errors, and a constant 1. The
+    heading frame is the planner's (``controller._yaw``, ``controller._to_heading``)."""
+    from scsc_theory.motion import controller, physics
 
-    w, x, y, z = np.moveaxis(ref[:, 3:7], -1, 0)
-    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    c, s = np.cos(yaw), np.sin(yaw)
+    yaw = controller._yaw(ref)
 
     def heading(v):
-        return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], -1)
+        return controller._to_heading(v, yaw)
 
     e_r = physics._rotvec(physics._qmul(physics._qnorm(ref[:, 3:7]), physics._qconj(physics._qnorm(qpos[:, 3:7]))))
     ang = physics._qrotate(physics._qnorm(qpos[:, 3:7]), qvel[:, 3:6])   # the free joint's angular velocity is local
@@ -194,13 +194,6 @@ def distill(records, ridge: float = DISTILL_RIDGE) -> np.ndarray:
     return W / sd[:, None]
 
 
-def _offset_start(targets, delta: float, seed: int):
-    start = targets.copy()
-    rng = np.random.default_rng(seed)
-    start[:, :2, 7:] += delta * rng.choice([-1.0, 1.0], size=(len(start), 1, start.shape[-1] - 7))
-    return start
-
-
 def _first_draws(model, labels, seed: int):
     """Targets and their open-loop simulation on ``model`` (first draws of the train stream)."""
     from scsc_theory.motion import data, physics
@@ -235,24 +228,21 @@ def measure(gain: float, scale: float, labels, seed: int, mpc: dict, delta: floa
     stood = ~(unstable_d | physics.fallen(raw_d))
     records = []
     for off in (0.01, 0.03):
-        track(model, tgt_d[stood], raw_d[stood], start=_offset_start(tgt_d[stood], off, seed + 1), seed=seed + 1,
+        track(model, tgt_d[stood], raw_d[stood], start=offset_start(tgt_d[stood], off, seed + 1), seed=seed + 1,
               record=records, **mpc)
     policy = distill(records)
 
-    gen = Generated(data.canonicalize(raw), raw, tgt, unstable, unstable, np.zeros(len(labels), int))
-    start = _offset_start(tgt, delta, seed)
+    start = offset_start(tgt, delta, seed)
     t0 = time.perf_counter()
-    with world(model), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        replay_open, _ = physics._simulate(gen.targets, 20.0, "rollout", None, start=start)
+    replay_open = replay(model, tgt, delta, seed)
     t_open = min(t_open, time.perf_counter() - t0)   # the faster of two open-loop runs of these clips (the first warms up)
-    replay_mpc = track(model, gen.targets, gen.raw, start=start, seed=seed, **mpc)
+    replay_mpc = track(model, tgt, raw, start=start, seed=seed, **mpc)
     t0 = time.perf_counter()
-    replay_policy = track(model, gen.targets, gen.raw, start=start, policy=policy, replan=1)
+    replay_policy = track(model, tgt, raw, start=start, policy=policy, replan=1)
     t_policy = time.perf_counter() - t0
 
     def replay_stats(q):
-        return {"drift": physics.tracking_errors(q, gen.raw)[0], "lost": physics.fallen(q) | physics.leans(q, gen.raw)}
+        return {"drift": physics.tracking_errors(q, raw)[0], "lost": physics.fallen(q) | physics.leans(q, raw)}
 
     per = {"generation_open": gen_stats(raw, unstable), "generation_mpc": gen_stats(raw_mpc),
            "replay_open": replay_stats(replay_open), "replay_mpc": replay_stats(replay_mpc),

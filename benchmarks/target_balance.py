@@ -24,9 +24,9 @@ Writes ``balance.json`` (with the code version) to ``--out`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
+from _cli import checked_output
 
 
 def support_distance(points, stance, radius, p):
@@ -95,14 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/target_balance")
     args = ap.parse_args(argv)
-    from scsc_theory._validate import SCSCInputError, check_output_dir
-
-    try:   # every refusal before any work, the output folder included
-        if args.per_class < 1 or args.seed < 0:
-            raise SCSCInputError("--per-class must be >= 1 and --seed >= 0")
-        out = check_output_dir("--out", args.out)
-    except SCSCInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+    out = checked_output([(args.per_class >= 1 and args.seed >= 0, "--per-class must be >= 1 and --seed >= 0")], args.out)
+    if out is None:   # every refusal before any work, the output folder included
         return 2
     from scsc_theory.io import provenance, write_json
     from scsc_theory.motion import data

@@ -19,8 +19,9 @@ builds such a counterfactual world without touching the package and measures bot
    The corrector's planner is refitted for each corrector scale on (clip, set point) pairs of the
    package's generator run on that corrector's model (``controller.fit``, ``--pairs`` pairs,
    ``--fit-steps`` steps; the pairs' draws are redrawn when invalid, not when they fall), as the
-   package fits it on its own world's pairs: it plans for the dynamics it will be run on. Reported per class: MPJPE of the kept rollout and of rollout 0 (the planned set
-   points alone) against the clip (cm), and the share of clips whose every rollout fell or leaned.
+   package fits it on its own world's pairs: it plans for the dynamics it will be run on. Reported
+   per class: MPJPE of the kept rollout and of rollout 0 (the planned set points alone) against the
+   clip (cm), and the share of clips whose every rollout fell or leaned.
 3. Sensitivity. Each clip's own set points (the target the generator tracked) replayed open loop on
    the generation model from a start whose hinge angles are off by +-``--replay-delta`` rad (random
    signs): the MPJPE (cm) between the replay and the clip. With no offset the replay is the clip
@@ -116,22 +117,35 @@ def generate(model, labels, seed: int, T: int = 60, fps: float = 20.0) -> Genera
     return Generated(*arrays, first, bad, redraws)
 
 
-def replay_drift(model, gen: Generated, delta: float, seed: int = 0, fps: float = 20.0) -> np.ndarray:
-    """Per clip MPJPE (m) between the clip and its own set points replayed on ``model`` from a start
-    whose hinge angles are moved by +-``delta`` rad (random signs, ``seed``): how far an open-loop
-    replay drifts from a realizable clip when its start is off by a little (0 for ``delta`` = 0 on
-    the generator's model: the simulation is deterministic)."""
+def offset_start(targets, delta: float, seed: int) -> np.ndarray:
+    """``targets`` (n, T, 28) with the hinge angles of their first two frames (the start state) moved by
+    +-``delta`` rad, one random sign per clip and hinge (``seed``)."""
+    start = targets.copy()
+    rng = np.random.default_rng(seed)
+    start[:, :2, 7:] += delta * rng.choice([-1.0, 1.0], size=(len(start), 1, start.shape[-1] - 7))
+    return start
+
+
+def replay(model, targets, delta: float, seed: int = 0, fps: float = 20.0) -> np.ndarray:
+    """Set points ``targets`` (n, T, 28) simulated open loop on ``model`` from :func:`offset_start`."""
     import warnings
 
     from scsc_theory.motion import physics
 
-    start = gen.targets.copy()
-    rng = np.random.default_rng(seed)
-    start[:, :2, 7:] += delta * rng.choice([-1.0, 1.0], size=(len(start), 1, start.shape[-1] - 7))
     with world(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        sim, _ = physics._simulate(gen.targets, fps, "rollout", None, start=start)
-    return physics.tracking_errors(sim, gen.raw)[0]
+        sim, _ = physics._simulate(targets, fps, "rollout", None, start=offset_start(targets, delta, seed))
+    return sim
+
+
+def replay_drift(model, gen: Generated, delta: float, seed: int = 0, fps: float = 20.0) -> np.ndarray:
+    """Per clip MPJPE (m) between the clip and its own set points replayed on ``model`` from a start
+    whose hinge angles are moved by +-``delta`` rad (:func:`replay`): how far an open-loop replay drifts
+    from a realizable clip when its start is off by a little (0 for ``delta`` = 0 on the generator's
+    model: the simulation is deterministic)."""
+    from scsc_theory.motion import physics
+
+    return physics.tracking_errors(replay(model, gen.targets, delta, seed, fps), gen.raw)[0]
 
 
 def reproduce(model, planner, clips, fps: float = 20.0, mpc: dict | None = None) -> dict:

@@ -27,7 +27,7 @@ def weak_world():
     stood = ~physics.fallen(raw)   # a fallen clip is no reference to track
     assert stood.sum() >= 6
     tgt, raw = tgt[stood], raw[stood]
-    return model, tgt, raw, bench._offset_start(tgt, 0.01, 0)
+    return model, tgt, raw, bench.offset_start(tgt, 0.01, 0)
 
 
 def test_tracking_cost_is_zero_on_the_reference_and_weighs_position():
