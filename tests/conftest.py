@@ -9,7 +9,9 @@ import tempfile
 #: backend does not use fast-math, so no floating-point operation is reordered or fused differently),
 #: and the HLO passes run as for any user; level 0 compiles about a third faster. Set before JAX starts
 #: its backend; subprocesses the tests start inherit it (tests that set their own flags append to it).
-os.environ["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0") if f)
+from _env import xla_flags_with  # noqa: E402
+
+os.environ["XLA_FLAGS"] = xla_flags_with("--xla_backend_optimization_level=0")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

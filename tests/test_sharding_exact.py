@@ -8,12 +8,12 @@ configs in the (per-device) batch; the least-squares fit of log D_t down to D_t 
 bits. ``weighted_moments`` now sums with einsum contractions, whose per-config order does not depend
 on the batch, and the results are bit-identical (asserted here byte for byte).
 """
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from _env import subprocess_env
 
 from scsc_theory import Gaussian, Normal, grid, run_loop
 
@@ -22,10 +22,7 @@ ARGS = ["--family", "gaussian", "--data", "normal", "--lam", "0.2:1.4:3", "--gam
 
 
 def _sweep(out, devices):
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""),
-                                         f"--xla_force_host_platform_device_count={devices}") if f)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    env = subprocess_env(devices)
     p = subprocess.run([sys.executable, "-m", "scsc_theory.cli", "sweep", *ARGS, "--out", str(out)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -7,13 +7,13 @@ configs, so sharded runs agree with the one-device run to float32 rounding carri
 loop (measured: <= 2e-6 absolute, 1.5e-5 relative on every recorded distance; asserted 1e-4), and the fitted contraction factors (fitted from D_t down to 1e-5, which
 amplifies last-bit differences) to 2e-3. The resumed run is compared byte for byte."""
 import json
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from _env import subprocess_env
 import pytest
 
 ARGS = ["--family", "gaussian", "--data", "normal", "--lam", "0.2:1.4:3", "--gamma", "0:2:2", "--seeds", "2",
@@ -30,12 +30,7 @@ def assert_same(a, b):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def _env(devices=1):
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""),
-                                         f"--xla_force_host_platform_device_count={devices}") if f)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+
 
 
 def _cmd(out, extra=()):
@@ -60,7 +55,7 @@ def _run(out, devices=1, extra=(), kill_after=None, check=True):
     cmd = _cmd(out, extra)
     if kill_after is not None:
         cmd = [sys.executable, "-c", KILLING_CLI.replace("{k}", str(int(kill_after)))] + cmd[3:]
-    p = subprocess.run(cmd, env=_env(devices), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=subprocess_env(devices), capture_output=True, text=True, timeout=300)
     if check:
         assert p.returncode == 0, p.stderr[-3000:]
     return p
@@ -111,7 +106,7 @@ def test_two_processes_jax_distributed(reference, tmp_path):
     procs = []
     for i in range(2):
         extra = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)]
-        procs.append(subprocess.Popen(_cmd(tmp_path, extra), env=_env(1), stdout=subprocess.PIPE,
+        procs.append(subprocess.Popen(_cmd(tmp_path, extra), env=subprocess_env(1), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs):
